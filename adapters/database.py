@@ -1,0 +1,158 @@
+"""SQL access for projections, tracking and idempotency keys, on SQLite or PostgreSQL.
+
+This is our own connection handling beside eventsourcing's recorder (which owns
+the event tables), because a projection batch must lock its tracking row and
+commit view changes and position together.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from adapters.store import StoreConfig
+from projections.database import Database, Dialect, Row
+
+
+class _Cursor:
+    """One cursor API over sqlite3 and psycopg: `?` placeholders, dict rows."""
+
+    __slots__ = ("_raw", "_translate")
+
+    def __init__(self, raw: Any, translate: Any) -> None:
+        self._raw = raw
+        self._translate = translate
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
+        self._raw.execute(self._translate(sql), params)
+        return self
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        if rows:
+            self._raw.executemany(self._translate(sql), rows)
+
+    def fetchone(self) -> Row | None:
+        return self._raw.fetchone()
+
+    def fetchall(self) -> list[Row]:
+        return self._raw.fetchall()
+
+
+def _same(sql: str) -> str:
+    return sql
+
+
+@lru_cache(maxsize=1024)
+def _to_psycopg(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
+    return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
+
+
+class SQLiteDatabase:
+    dialect: Dialect = "sqlite"
+
+    def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
+            conn.row_factory = _dict_row
+            conn.execute("PRAGMA journal_mode=WAL")
+            # Views are rebuildable from the log, and WAL keeps commits atomic, so
+            # they need not wait for fsync; the event tables keep the library's setting.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._local.conn = conn
+            with self._guard:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _tx(self, begin: str) -> Iterator[_Cursor]:
+        conn = self._connection()
+        conn.execute(begin)
+        try:
+            yield _Cursor(conn.cursor(), _same)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def transaction(self) -> Iterator[_Cursor]:
+        # IMMEDIATE takes the write lock now, so a batch never has to upgrade a read lock.
+        return self._tx("BEGIN IMMEDIATE")
+
+    def read(self) -> Iterator[_Cursor]:
+        return self._tx("BEGIN")
+
+    def close(self) -> None:
+        with self._guard:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.ProgrammingError:  # closed from its own thread already
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+
+class PostgresDatabase:
+    dialect: Dialect = "postgresql"
+
+    def __init__(self, conninfo: str, *, max_size: int = 20) -> None:
+        self.pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"row_factory": dict_row, "autocommit": True},
+            open=True,
+            timeout=30,
+        )
+
+    @contextmanager
+    def _tx(self) -> Iterator[_Cursor]:
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            yield _Cursor(cur, _to_psycopg)
+
+    def transaction(self) -> Iterator[_Cursor]:
+        return self._tx()
+
+    def read(self) -> Iterator[_Cursor]:
+        return self._tx()
+
+    @contextmanager
+    def advisory_lock(self, key: int) -> Iterator[None]:
+        """A session-level lock across processes (used around schema creation)."""
+        with self.pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def open_database(config: StoreConfig) -> Database:
+    if config.dialect == "sqlite":
+        assert config.sqlite_path is not None
+        return SQLiteDatabase(config.sqlite_path)
+    return PostgresDatabase(config.conninfo())

@@ -1,0 +1,113 @@
+"""FT_DATABASE_URL, mapped onto eventsourcing's settings and onto our own SQL access.
+
+    sqlite:///relative/path.sqlite3     (the default: sqlite:///.ft/events.sqlite3)
+    sqlite:////absolute/path.sqlite3
+    postgresql://user:password@host:5432/dbname
+
+Events, projections, tracking positions and idempotency keys all live in that
+one database, so a projection can commit its view and its position together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from psycopg.conninfo import make_conninfo
+
+DEFAULT_DATABASE_URL = "sqlite:///.ft/events.sqlite3"
+
+
+class StoreConfigError(ValueError):
+    """FT_DATABASE_URL cannot be used; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str
+    dialect: Literal["sqlite", "postgresql"]
+    sqlite_path: Path | None = None
+    host: str = "localhost"
+    port: int = 5432
+    user: str = ""
+    password: str = ""
+    dbname: str = ""
+
+    @property
+    def display_url(self) -> str:
+        """The URL without its password, for logs and messages."""
+        if self.dialect == "sqlite":
+            return self.url
+        auth = f"{self.user}:***@" if self.password else (f"{self.user}@" if self.user else "")
+        return f"postgresql://{auth}{self.host}:{self.port}/{self.dbname}"
+
+    def eventsourcing_env(self, *, create_table: bool) -> dict[str, str]:
+        env = {"CREATE_TABLE": "y" if create_table else "n"}
+        if self.dialect == "sqlite":
+            assert self.sqlite_path is not None
+            return env | {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(self.sqlite_path),
+                "SQLITE_LOCK_TIMEOUT": "30",
+            }
+        # POSTGRES_ENABLE_DB_FUNCTIONS stays off: with it, readers may skip ids
+        # that are not yet committed and tracking is dropped (GUIDE.md section 5).
+        return env | {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.dbname,
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": str(self.port),
+            "POSTGRES_USER": self.user,
+            "POSTGRES_PASSWORD": self.password,
+            "POSTGRES_POOL_SIZE": "10",
+            "POSTGRES_MAX_OVERFLOW": "20",
+        }
+
+    def conninfo(self) -> str:
+        return make_conninfo(
+            host=self.host, port=self.port, user=self.user or None, password=self.password or None, dbname=self.dbname
+        )
+
+
+def parse_database_url(url: str | None) -> StoreConfig:
+    url = (url or DEFAULT_DATABASE_URL).strip()
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "sqlite":
+        if not url.lower().startswith("sqlite:///"):
+            raise StoreConfigError(
+                f"FT_DATABASE_URL {url!r} is not a SQLite file URL: use sqlite:///relative/path.sqlite3 "
+                "or sqlite:////absolute/path.sqlite3."
+            )
+        raw = url[len("sqlite:///") :]
+        if not raw or ":memory:" in raw or "mode=memory" in raw:
+            raise StoreConfigError(
+                "FT_DATABASE_URL must name a SQLite file (an in-memory database cannot be shared by the "
+                "API, the CLI and the projection workers): for example sqlite:///.ft/events.sqlite3."
+            )
+        return StoreConfig(url=url, dialect="sqlite", sqlite_path=Path(unquote(raw)))
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        dbname = unquote(parts.path.lstrip("/"))
+        if not dbname:
+            raise StoreConfigError(
+                f"FT_DATABASE_URL {url!r} names no database: use postgresql://user:password@host:5432/dbname."
+            )
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise StoreConfigError(f"FT_DATABASE_URL {url!r} has an invalid port.") from None
+        return StoreConfig(
+            url=url,
+            dialect="postgresql",
+            host=parts.hostname or "localhost",
+            port=port,
+            user=unquote(parts.username or ""),
+            password=unquote(parts.password or ""),
+            dbname=dbname,
+        )
+    raise StoreConfigError(
+        f"FT_DATABASE_URL {url!r} is not supported: use sqlite:///PATH (embedded, the default) "
+        "or postgresql://user:password@host:port/dbname."
+    )

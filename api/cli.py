@@ -1,0 +1,449 @@
+"""ft-cli: the same application services as the HTTP API, on the store FT_DATABASE_URL names.
+
+Every command has --json for scripts; errors are one line on stderr and a
+non-zero exit code (1 for a refused request, 2 for a usage mistake).
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import json
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from eventsourcing.persistence import OperationalError, PersistenceError
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from adapters.store import StoreConfigError
+from api.runtime import Runtime, SchemaMissing
+from api.settings import Settings, settings_error_message
+from domain.errors import DomainError, InvalidInput
+from domain.registry_service import Deployed
+from projections import deployments, registry
+from projections.audit import AuditFilter, audited_event_types, query_audit
+from projections.rows import format_ts
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="ft-cli",
+    help="ft-lifecycle: model registry, deployments and audit trail for fine-tuned LLMs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Create the store's schema.", no_args_is_help=True)
+projections_app = typer.Typer(help="Status, rebuild and follow the read models.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(projections_app, name="projections")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ActorOpt = Annotated[str, typer.Option("--actor", help="Who acts (default: the OS user).")]
+ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why: kept in the audit trail.")]
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--database-url", envvar="FT_DATABASE_URL", help="sqlite:///PATH or postgresql://...", show_default=False),
+]
+# Negative numbers must reach our validation (a clear message), not click's option parser.
+NUMBERS_AS_ARGS = {"ignore_unknown_options": True}
+
+
+def _default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in this environment (some containers)
+        return "unknown"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handles_errors(fn: F) -> F:
+    """Turns every expected failure into one line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DomainError as e:
+            raise _fail(e.detail) from None
+        except (StoreConfigError, SchemaMissing) as e:
+            raise _fail(str(e)) from None
+        except ValidationError as e:
+            raise _fail(settings_error_message(e)) from None
+        except (OperationalError, PersistenceError) as e:
+            raise _fail(f"the store is unavailable ({e}); nothing was recorded") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def command(typer_app: typer.Typer = app, name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
+    def register(fn: F) -> F:
+        typer_app.command(name, **kwargs)(handles_errors(fn))
+        return fn
+
+    return register
+
+
+@contextmanager
+def opened(database_url: str | None, *, fresh: bool = True) -> Iterator[Runtime]:
+    """Opens the store; `fresh` brings the projections up to date before reading."""
+    runtime = Runtime.open(database_url)
+    try:
+        if fresh:
+            runtime.engine.catch_up()
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return format_ts(value)
+    raise TypeError(type(value).__name__)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, default=_json_default, indent=2))
+
+
+def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title, show_lines=False)
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*["" if v is None else str(v) for v in r])
+    out.print(table)
+
+
+def _parse_time(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"{option} {value!r} is not an ISO 8601 time, e.g. 2026-11-26T14:02:00Z.") from None
+    return format_ts(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+
+
+# ------------------------------------------------------------------ registry
+
+
+@command(name="register-model", context_settings=NUMBERS_AS_ARGS)
+def register_model(
+    name: Annotated[str, typer.Argument(help="Model name: 1-64 of A-Za-z0-9._-")],
+    base_model: Annotated[str, typer.Argument(help="Base model, e.g. gpt-4o-mini-2024-07-18")],
+    job_id: Annotated[str, typer.Argument(help="Fine-tuning job id")],
+    dataset_size: Annotated[int, typer.Argument(help="Number of training examples (0 or more)")],
+    accuracy: Annotated[float | None, typer.Option(help="Accuracy 0..1")] = None,
+    cost: Annotated[str | None, typer.Option(help="Training cost in USD")] = None,
+    training: Annotated[bool, typer.Option("--training", help="Register as TRAINING (its job still runs)")] = False,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = _default_actor(),
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Register a new version of a model (the model is created with its first version)."""
+    with opened(database_url, fresh=False) as rt:
+        r = rt.registry.register_version(
+            name, base_model=base_model, job_id=job_id, dataset_size=dataset_size, accuracy=accuracy,
+            cost=cost, training=training, actor=actor, reason=reason,
+        )  # fmt: skip
+        rt.engine.reach(r.recorded.position)
+    result = {"model": name, "version": r.number, "status": r.status.value, "position": r.recorded.position}
+    if as_json:
+        return print_json(result)
+    out.print(f"Registered {name} version {r.number} ({r.status.value}).")
+
+
+@command(name="list-models")
+def list_models(as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
+    """List registered models with their latest and deployed versions."""
+    with opened(database_url) as rt:
+        models, after = [], None
+        while page := registry.list_models(rt.db, after=after, limit=1000):
+            models += page
+            after = page[-1]["name"]
+    if as_json:
+        return print_json(models)
+    if not models:
+        return out.print("No models registered yet: ft-cli register-model NAME BASE_MODEL JOB_ID DATASET_SIZE")
+    _table(
+        "Models",
+        ["name", "versions", "latest", "deployed", "updated", "by"],
+        [[m["name"], m["version_count"], m["latest_version"], m["deployed_version"], m["updated_at"], m["created_by"]]
+         for m in models],
+    )  # fmt: skip
+
+
+def _deployed_result(d: Deployed, rt: Runtime, as_json: bool, verb: str) -> None:
+    rt.engine.reach(d.recorded.position)
+    result = {"model": d.model, "version": d.number, "previous_version": d.previous, "status": "DEPLOYED",
+              "position": d.recorded.position}  # fmt: skip
+    if as_json:
+        return print_json(result)
+    before = f"; version {d.previous} is ARCHIVED" if d.previous is not None else ""
+    out.print(f"{verb} {d.model}: version {d.number} is DEPLOYED{before}.")
+
+
+@command(name="deploy-model", context_settings=NUMBERS_AS_ARGS)
+def deploy_model(
+    name: str,
+    version: Annotated[int | None, typer.Option(help="Version to deploy (default: the latest READY)")] = None,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = _default_actor(),
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Deploy a version; the version deployed before is archived."""
+    with opened(database_url, fresh=False) as rt:
+        _deployed_result(rt.registry.deploy(name, version, actor=actor, reason=reason), rt, as_json, "Deployed")
+
+
+@command(name="rollback-model", context_settings=NUMBERS_AS_ARGS)
+def rollback_model(
+    name: str,
+    version: Annotated[int, typer.Argument(help="The older version to roll back to")],
+    reason: ReasonOpt = None,
+    actor: ActorOpt = _default_actor(),
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Roll back to an older version: the deployed one is archived, the target deployed."""
+    with opened(database_url, fresh=False) as rt:
+        _deployed_result(rt.registry.rollback(name, version, actor=actor, reason=reason), rt, as_json, "Rolled back")
+
+
+@command(name="set-model-status", context_settings=NUMBERS_AS_ARGS)
+def set_model_status(
+    name: str,
+    status: Annotated[str, typer.Argument(help="TRAINING, READY, DEPLOYED, ARCHIVED or FAILED")],
+    version: Annotated[int | None, typer.Option(help="Version (default: the latest)")] = None,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = _default_actor(),
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Move a version to another status (DEPLOYED deploys it)."""
+    with opened(database_url, fresh=False) as rt:
+        number = version if version is not None else rt.registry.load(name).latest_number
+        r = rt.registry.set_status(name, number, status, actor=actor, reason=reason)
+        if isinstance(r, Deployed):
+            return _deployed_result(r, rt, as_json, "Deployed")
+        rt.engine.reach(r.recorded.position)
+    result = {"model": name, "version": number, "status": r.to_status.value,
+              "previous_status": r.from_status.value, "position": r.recorded.position}  # fmt: skip
+    if as_json:
+        return print_json(result)
+    out.print(f"{name} version {number}: {r.from_status.value} -> {r.to_status.value}.")
+
+
+@command(name="deployment-status")
+def deployment_status(
+    name: Annotated[str | None, typer.Argument(help="One model (default: all)")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="As it was at this time (ISO 8601)")] = None,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """What is deployed now, or at a past time: version, since, by whom, why."""
+    when = _parse_time(as_of, "--as-of")
+    with opened(database_url) as rt:
+        where: dict[str, Any] = {"model": name} if name else {"limit": 100_000}
+        rows = (deployments.current_status(rt.db, **where) if when is None
+                else deployments.status_as_of(rt.db, when, **where))  # fmt: skip
+    if name and not rows:
+        raise _fail(f"Model {name!r} was not registered{' at ' + when if when else ''}.")
+    if as_json:
+        return print_json(rows[0] if name else rows)
+    _table(
+        f"Deployments{' as of ' + when if when else ''}",
+        ["model", "deployed", "since", "by", "reason", "versions"],
+        [[r["model"], r["deployed_version"], r["deployed_since"], r["deployed_by"], r["reason"],
+          ", ".join(f"v{v['version']} {v['status']}" for v in r["versions"])] for r in rows],
+    )  # fmt: skip
+
+
+def _audit_rows(rt: Runtime, f: AuditFilter, *, all_pages: bool) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = query_audit(rt.db, f)
+        rows += page
+        if not all_pages or len(page) < f.limit:
+            return rows
+        f = AuditFilter(**{**f.__dict__, "after": page[-1]["position"]})
+
+
+def _print_audit(rows: list[dict[str, Any]], title: str) -> None:
+    _table(
+        title,
+        ["pos", "time", "model", "version", "event", "actor", "reason"],
+        [[r["position"], r["timestamp"], r["model"], r["version"], r["event_type"], r["actor"], r["reason"]]
+         for r in rows],
+    )  # fmt: skip
+
+
+@command(name="model-history")
+def model_history(name: str, as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
+    """Every change to one model, in order: who, when, what and why."""
+    with opened(database_url) as rt:
+        rt.registry.load(name)  # a clear error for an unknown model
+        rows = _audit_rows(rt, AuditFilter(model=name, limit=1000), all_pages=True)
+    if as_json:
+        return print_json(rows)
+    _print_audit(rows, f"History of {name}")
+
+
+@command(name="audit")
+def audit(
+    model: Annotated[str | None, typer.Option(help="Only this model")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Only this event type, e.g. RolledBack")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="Only events by this actor")] = None,
+    since: Annotated[str | None, typer.Option(help="From this time (ISO 8601)")] = None,
+    until: Annotated[str | None, typer.Option(help="Up to this time (ISO 8601)")] = None,
+    after: Annotated[int, typer.Option("--after", help="Start after this log position")] = 0,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Query the audit trail in global order."""
+    if event_type is not None and event_type not in audited_event_types():
+        raise _fail(f"Unknown event type {event_type!r}: use one of {', '.join(audited_event_types())}.")
+    f = AuditFilter(
+        model=model, event_type=event_type, actor=actor, since=_parse_time(since, "--since"),
+        until=_parse_time(until, "--until"), after=after, limit=limit,
+    )  # fmt: skip
+    with opened(database_url) as rt:
+        rows = query_audit(rt.db, f)
+    if as_json:
+        return print_json(rows)
+    _print_audit(rows, "Audit trail")
+
+
+@command(name="export-registry")
+def export_registry(
+    file: Annotated[Path, typer.Argument(help="Where to write the JSON")],
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Write the registry as JSON: a model name mapped to its versions."""
+    with opened(database_url) as rt:
+        data = registry.export_registry(rt.db)
+    try:
+        file.write_text(json.dumps(data, default=_json_default, indent=2))
+    except OSError as e:
+        raise _fail(f"cannot write {file}: {e.strerror}") from None
+    summary = {"file": str(file), "models": len(data), "versions": sum(len(v) for v in data.values())}
+    if as_json:
+        return print_json(summary)
+    out.print(f"Wrote {summary['versions']} versions of {summary['models']} models to {file}.")
+
+
+# -------------------------------------------------------------- projections
+
+
+@command(projections_app, name="status")
+def projections_status(as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
+    """Position, head and lag of each projection."""
+    with opened(database_url, fresh=False) as rt:
+        rows = [{"name": s.name, "position": s.position, "head": s.head, "lag": s.lag, "updated_at": s.updated_at}
+                for s in rt.engine.status()]  # fmt: skip
+    if as_json:
+        return print_json(rows)
+    _table("Projections", ["name", "position", "head", "lag", "updated"],
+           [[r["name"], r["position"], r["head"], r["lag"], r["updated_at"]] for r in rows])  # fmt: skip
+
+
+@command(projections_app, name="rebuild")
+def projections_rebuild(
+    name: Annotated[str | None, typer.Argument(help="One projection (default: all)")] = None,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Replay projections from position zero into fresh tables, then swap them in."""
+    with opened(database_url, fresh=False) as rt:
+        names = [rt.engine.get(name).name] if name else list(rt.engine.projections)
+        reports = []
+        for n in names:
+            with out.status(f"Rebuilding {n} ..."):
+                reports.append(rt.engine.rebuild(n))
+    rows = [{"name": r.name, "events": r.events, "position": r.position, "seconds": round(r.seconds, 3),
+             "events_per_second": round(r.events_per_second)} for r in reports]  # fmt: skip
+    if as_json:
+        return print_json(rows)
+    for r in rows:
+        out.print(f"Rebuilt {r['name']}: {r['events']} events in {r['seconds']} s ({r['events_per_second']} events/s).")
+
+
+@command(projections_app, name="run")
+def projections_run(
+    interval: Annotated[float, typer.Option(min=0.01, help="Seconds between catch-ups")] = 0.2,
+    database_url: DbOpt = None,
+) -> None:
+    """Follow the log and keep every projection current until interrupted (a worker)."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with opened(database_url, fresh=False) as rt:
+        err.print(f"Following {rt.config.display_url} (Ctrl-C to stop) ...")
+        rt.engine.follow(stop, interval=interval)
+
+
+# ------------------------------------------------------------------- service
+
+
+@command(db_app, name="init")
+def db_init(as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
+    """Create the event tables, projections and key tables (once per database)."""
+    config, rebuilt = Runtime.init_schema(database_url)
+    result = {"store": config.display_url, "rebuilt": [r.name for r in rebuilt]}
+    if as_json:
+        return print_json(result)
+    out.print(f"Schema ready in {config.display_url}.")
+
+
+@command(name="serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default FT_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default FT_PORT or 8000)")] = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Serve the HTTP API (docs at /docs)."""
+    import uvicorn
+
+    from api.http.app import create_app
+
+    overrides = {k: v for k, v in {"host": host, "port": port, "database_url": database_url}.items() if v is not None}
+    settings = Settings(**overrides)
+    Runtime.open(settings.database_url).close()  # fail here, with a clear message, not inside the server
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@command(name="help")
+def help_command(ctx: typer.Context) -> None:
+    """Show the commands."""
+    typer.echo(ctx.parent.get_help() if ctx.parent else ctx.get_help())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

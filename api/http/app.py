@@ -1,0 +1,56 @@
+"""The HTTP app: `create_app()` wires settings, the store, the routers and error handling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.http.errors import install_error_handlers
+from api.http.idempotency import IdempotencyMiddleware
+from api.http.routes import audit, deployments, health, models, projections, registry
+from api.runtime import Runtime
+from api.settings import Settings
+
+DESCRIPTION = """
+Event-sourced lifecycle of fine-tuned LLMs: a versioned model registry with deploy and rollback,
+an audit trail of every change, and deployment status at any past time.
+
+* Errors are `application/problem+json` (RFC 9457).
+* Every POST accepts `Idempotency-Key`: a retry returns the first response and records nothing.
+* Deploy and rollback accept `If-Match` with the model's ETag.
+* Commands return `position`; pass it as `min_position` to any read to read your own write.
+"""
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = runtime or Runtime.open(settings.database_url)
+        app.state.runtime = opened
+        opened.engine.catch_up()
+        opened.start_following(settings.projection_interval)
+        try:
+            yield
+        finally:
+            opened.stop_following()
+            if runtime is None:
+                opened.close()
+
+    app = FastAPI(
+        title="ft-lifecycle",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if runtime is not None:
+        app.state.runtime = runtime
+    install_error_handlers(app)
+    app.add_middleware(IdempotencyMiddleware)
+    for module in (models, deployments, audit, registry, projections, health):
+        app.include_router(module.router)
+    return app

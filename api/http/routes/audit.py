@@ -1,0 +1,42 @@
+"""/v1/audit: every change in global order: who, when, what and why."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.http.deps import Fresh, RuntimeDep, decode_cursor, encode_cursor, to_stored_time
+from api.http.schemas import AuditPage
+from domain.errors import InvalidInput
+from projections.audit import AuditFilter, audited_event_types, query_audit
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+@router.get("", response_model=AuditPage, dependencies=[Fresh])
+def audit_trail(
+    runtime: RuntimeDep,
+    model: Annotated[str | None, Query(description="Only events of this model")] = None,
+    type: Annotated[str | None, Query(description="Only this event type, e.g. RolledBack")] = None,  # noqa: A002
+    actor: Annotated[str | None, Query(description="Only events by this actor")] = None,
+    since: Annotated[datetime | None, Query(description="From this time, inclusive (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="Up to this time, inclusive (ISO 8601)")] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> AuditPage:
+    if type is not None and type not in audited_event_types():
+        raise InvalidInput(f"Unknown event type {type!r}: use one of {', '.join(audited_event_types())}.")
+    f = AuditFilter(
+        model=model,
+        event_type=type,
+        actor=actor,
+        since=to_stored_time(since),
+        until=to_stored_time(until),
+        after=decode_cursor(cursor, int) or 0,
+        limit=limit,
+    )
+    items = query_audit(runtime.db, f)
+    next_cursor = encode_cursor(items[-1]["position"]) if len(items) == limit else None
+    return AuditPage(items=items, next_cursor=next_cursor)

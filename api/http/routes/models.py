@@ -1,0 +1,209 @@
+"""/v1/models: register versions, change status, deploy and roll back; read the registry."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response, status
+
+from api.http.deps import ActorDep, ExpectedVersionDep, Fresh, RuntimeDep, decode_cursor, encode_cursor
+from api.http.errors import ApiProblem
+from api.http.schemas import (
+    DeployedOut,
+    DeployRequest,
+    ModelDetailOut,
+    ModelPage,
+    Problem,
+    RegisteredOut,
+    RegisterVersionRequest,
+    RollbackRequest,
+    StatusChangedOut,
+    StatusChangeRequest,
+    VersionOut,
+    VersionPage,
+)
+from api.runtime import Runtime
+from domain.application import Recorded
+from domain.errors import NotFound
+from domain.registry import parse_status, validate_model_name
+from domain.registry_service import Deployed, StatusChanged
+from projections import registry as listing
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+ModelName = Annotated[str, Path(description="1 to 64 characters of A-Za-z0-9._-")]
+ERRORS = {
+    404: {"model": Problem, "description": "Unknown model or version"},
+    409: {"model": Problem, "description": "Not allowed in the current state, or a concurrent change"},
+    412: {"model": Problem, "description": "If-Match does not match the model's current ETag"},
+    422: {"model": Problem, "description": "Invalid input"},
+}
+
+
+def _settle(runtime: Runtime, recorded: Recorded, response: Response) -> None:
+    """Read-your-writes in this process: projections include the command before it answers."""
+    runtime.engine.reach(recorded.position)
+    response.headers["ETag"] = f'"{recorded.aggregate_version}"'
+
+
+def _parse_version(v: str) -> int | None:
+    if v == "latest":
+        return None
+    if not v.isdigit() or int(v) < 1:
+        raise ApiProblem(422, "invalid-input", "Invalid input", f"version must be a number from 1, or 'latest'; got {v!r}.")
+    return int(v)
+
+
+def _deployed(result: Deployed, runtime: Runtime, response: Response) -> DeployedOut:
+    _settle(runtime, result.recorded, response)
+    return DeployedOut(
+        model=result.model,
+        version=result.number,
+        previous_version=result.previous,
+        position=result.recorded.position,
+        etag=result.recorded.aggregate_version,
+    )
+
+
+@router.post("/{name}/versions", status_code=status.HTTP_201_CREATED, responses=ERRORS, response_model=RegisteredOut)
+def register_version(
+    name: ModelName, body: RegisterVersionRequest, runtime: RuntimeDep, actor: ActorDep, response: Response
+) -> RegisteredOut:
+    """Registers a new version (numbered 1, 2, 3, ...); the model is created with its first version."""
+    result = runtime.registry.register_version(
+        name,
+        base_model=body.base_model,
+        job_id=body.job_id,
+        dataset_size=body.dataset_size,
+        accuracy=body.accuracy,
+        cost=body.cost,
+        training=body.status == "TRAINING",
+        actor=actor,
+        reason=body.reason,
+    )
+    _settle(runtime, result.recorded, response)
+    response.headers["Location"] = f"/v1/models/{name}/versions/{result.number}"
+    return RegisteredOut(
+        model=name,
+        version=result.number,
+        status=result.status.value,
+        position=result.recorded.position,
+        etag=result.recorded.aggregate_version,
+    )
+
+
+@router.get("", response_model=ModelPage, dependencies=[Fresh])
+def list_models(
+    runtime: RuntimeDep,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ModelPage:
+    items = listing.list_models(runtime.db, after=decode_cursor(cursor, str), limit=limit)
+    next_cursor = encode_cursor(items[-1]["name"]) if len(items) == limit else None
+    return ModelPage(items=items, next_cursor=next_cursor)
+
+
+def _require_model(runtime: Runtime, name: str) -> dict:
+    validate_model_name(name)
+    model = listing.get_model(runtime.db, name)
+    if model is None:
+        raise NotFound(f"Model {name!r} is not registered.")
+    return model
+
+
+@router.get("/{name}", response_model=ModelDetailOut, responses=ERRORS, dependencies=[Fresh])
+def get_model(name: ModelName, runtime: RuntimeDep, response: Response) -> ModelDetailOut:
+    """The model with all its versions. Its ETag is what If-Match expects on deploy and rollback."""
+    model = _require_model(runtime, name)
+    response.headers["ETag"] = f'"{model["etag"]}"'
+    return ModelDetailOut(**model, versions=listing.list_versions(runtime.db, name))
+
+
+@router.get("/{name}/versions", response_model=VersionPage, responses=ERRORS, dependencies=[Fresh])
+def list_versions(
+    name: ModelName,
+    runtime: RuntimeDep,
+    status_filter: Annotated[str | None, Query(alias="status", description="Only versions in this status")] = None,
+    cursor: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> VersionPage:
+    _require_model(runtime, name)
+    wanted = parse_status(status_filter).value if status_filter else None
+    items = listing.list_versions(runtime.db, name, status=wanted, after=decode_cursor(cursor, int) or 0, limit=limit)
+    next_cursor = encode_cursor(items[-1]["version"]) if len(items) == limit else None
+    return VersionPage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{name}/versions/{v}", response_model=VersionOut, responses=ERRORS, dependencies=[Fresh])
+def get_version(
+    name: ModelName,
+    runtime: RuntimeDep,
+    v: Annotated[str, Path(description="A version number, or `latest`")],
+) -> VersionOut:
+    _require_model(runtime, name)
+    number = _parse_version(v)
+    found = listing.get_version(runtime.db, name, number)
+    if found is None:
+        raise NotFound(f"Model {name!r} has no version {v}.")
+    return VersionOut(**found)
+
+
+@router.post("/{name}/versions/{v}/status", responses=ERRORS, response_model=StatusChangedOut | DeployedOut)
+def set_status(
+    name: ModelName,
+    body: StatusChangeRequest,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+    expected: ExpectedVersionDep,
+    response: Response,
+    v: Annotated[str, Path(description="A version number, or `latest`")],
+) -> StatusChangedOut | DeployedOut:
+    """Moves a version to another status. DEPLOYED is a deploy: the version deployed before is archived."""
+    number = _parse_version(v)
+    if number is None:
+        number = runtime.registry.load(name).latest_number
+    result = runtime.registry.set_status(
+        name, number, body.status, actor=actor, reason=body.reason, expected_version=expected
+    )
+    if isinstance(result, Deployed):
+        return _deployed(result, runtime, response)
+    assert isinstance(result, StatusChanged)
+    _settle(runtime, result.recorded, response)
+    return StatusChangedOut(
+        model=name,
+        version=number,
+        status=result.to_status.value,
+        previous_status=result.from_status.value,
+        position=result.recorded.position,
+        etag=result.recorded.aggregate_version,
+    )
+
+
+@router.post("/{name}/deploy", responses=ERRORS, response_model=DeployedOut)
+def deploy(
+    name: ModelName,
+    body: DeployRequest,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+    expected: ExpectedVersionDep,
+    response: Response,
+) -> DeployedOut:
+    """Deploys a READY or ARCHIVED version and archives the one deployed before."""
+    result = runtime.registry.deploy(name, body.version, actor=actor, reason=body.reason, expected_version=expected)
+    return _deployed(result, runtime, response)
+
+
+@router.post("/{name}/rollback", responses=ERRORS, response_model=DeployedOut)
+def rollback(
+    name: ModelName,
+    body: RollbackRequest,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+    expected: ExpectedVersionDep,
+    response: Response,
+) -> DeployedOut:
+    """Rolls back to an older version: the deployed one is ARCHIVED, the target DEPLOYED, in one event."""
+    result = runtime.registry.rollback(
+        name, body.target_version, actor=actor, reason=body.reason, expected_version=expected
+    )
+    return _deployed(result, runtime, response)

@@ -1,0 +1,19 @@
+"""/v1/registry/export: the whole registry in the seed's JSON shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.http.deps import Fresh, RuntimeDep
+from projections.registry import export_registry
+
+router = APIRouter(prefix="/v1/registry", tags=["registry"])
+
+
+@router.get("/export", dependencies=[Fresh])
+def export(runtime: RuntimeDep) -> dict[str, list[dict[str, Any]]]:
+    """A model name mapped to its versions: version, model_name, base_model, job_id, dataset_size,
+    accuracy, cost (a decimal string), status, registered_at, deployed_at."""
+    return export_registry(runtime.db)

@@ -1,0 +1,183 @@
+"""Request and response bodies of the HTTP API (kept apart: what comes in is not what goes out)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Reason = Annotated[str | None, Field(max_length=2000, description="Why: kept in the audit trail")]
+Position = Annotated[int, Field(description="Log position of the last event appended; pass as min_position to read it")]
+Timestamp = Annotated[str | None, Field(description="UTC, ISO 8601", examples=["2026-11-26T14:02:00.000000+00:00"])]
+
+
+class Request_(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ------------------------------------------------------------------ requests
+
+
+class RegisterVersionRequest(Request_):
+    base_model: str = Field(min_length=1, max_length=256, examples=["gpt-4o-mini-2024-07-18"])
+    job_id: str = Field(min_length=1, max_length=256, examples=["ftjob-abc123"])
+    dataset_size: int = Field(ge=0, description="Number of training examples")
+    accuracy: float | None = Field(None, ge=0, le=1, description="0..1, optional")
+    cost: Decimal | None = Field(None, ge=0, description="Training cost in USD, optional")
+    status: Literal["READY", "TRAINING"] = Field(
+        "READY", description="TRAINING while its job still runs; it moves on to READY or FAILED"
+    )
+    reason: Reason = None
+
+
+class StatusChangeRequest(Request_):
+    status: str = Field(description="TRAINING, READY, DEPLOYED, ARCHIVED or FAILED", examples=["ARCHIVED"])
+    reason: Reason = None
+
+
+class DeployRequest(Request_):
+    version: int | None = Field(None, ge=1, description="Default: the latest READY version")
+    reason: Reason = None
+
+
+class RollbackRequest(Request_):
+    target_version: int = Field(ge=1, description="An older version than the deployed one")
+    reason: Reason = None
+
+
+# ----------------------------------------------------------------- responses
+
+
+class VersionOut(BaseModel):
+    version: int
+    model_name: str
+    base_model: str | None
+    job_id: str | None
+    dataset_size: int | None
+    accuracy: float | None
+    cost: Decimal | None = Field(description="USD, as a decimal string")
+    status: str
+    registered_at: Timestamp
+    registered_by: str | None
+    status_changed_at: Timestamp
+    deployed_at: Timestamp
+
+
+class ModelOut(BaseModel):
+    name: str
+    created_at: Timestamp
+    created_by: str | None
+    version_count: int
+    latest_version: int | None
+    deployed_version: int | None
+    updated_at: Timestamp
+    etag: int = Field(description="The model's event count; send it as If-Match to deploy or roll back safely")
+
+
+class ModelDetailOut(ModelOut):
+    versions: list[VersionOut]
+
+
+class ModelPage(BaseModel):
+    items: list[ModelOut]
+    next_cursor: str | None
+
+
+class VersionPage(BaseModel):
+    items: list[VersionOut]
+    next_cursor: str | None
+
+
+class RegisteredOut(BaseModel):
+    model: str
+    version: int
+    status: str
+    position: Position
+    etag: int
+
+
+class StatusChangedOut(BaseModel):
+    model: str
+    version: int
+    status: str
+    previous_status: str
+    position: Position
+    etag: int
+
+
+class DeployedOut(BaseModel):
+    model: str
+    version: int = Field(description="The version now DEPLOYED")
+    previous_version: int | None = Field(description="The version that was deployed before, now ARCHIVED")
+    status: Literal["DEPLOYED"] = "DEPLOYED"
+    position: Position
+    etag: int
+
+
+class VersionStatusOut(BaseModel):
+    version: int
+    status: str
+    since: Timestamp
+
+
+class DeploymentOut(BaseModel):
+    model: str
+    deployed_version: int | None
+    deployed_since: Timestamp
+    deployed_by: str | None
+    reason: str | None
+    event_type: str | None = Field(description="VersionDeployed or RolledBack")
+    versions: list[VersionStatusOut]
+
+
+class DeploymentPage(BaseModel):
+    as_of: Timestamp
+    items: list[DeploymentOut]
+    next_cursor: str | None
+
+
+class AuditEntryOut(BaseModel):
+    position: int
+    timestamp: str
+    model: str | None
+    version: int | None
+    event_type: str
+    actor: str | None
+    reason: str | None
+    payload: dict[str, Any]
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    next_cursor: str | None
+
+
+class ProjectionOut(BaseModel):
+    name: str
+    position: int
+    head: int
+    lag: int
+    updated_at: Timestamp
+
+
+class RebuildOut(BaseModel):
+    name: str
+    events: int
+    position: int
+    seconds: float
+    events_per_second: float
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    store: str
+    head: int
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None

@@ -1,0 +1,114 @@
+"""The composition root: one opened store with its application services,
+projection engine and idempotency keys. The HTTP app and the CLI both use it."""
+
+from __future__ import annotations
+
+import threading
+import zlib
+from dataclasses import dataclass, field
+
+from adapters.database import PostgresDatabase, open_database
+from adapters.idempotency import IdempotencyStore
+from adapters.store import StoreConfig, parse_database_url
+from domain.registry_service import Registry
+from projections.catalog import default_projections
+from projections.engine import EventLog, ProjectionEngine, RebuildReport
+from projections.database import Database
+
+#: serialises `db init` across processes on PostgreSQL
+SCHEMA_LOCK_KEY = zlib.crc32(b"ft-lifecycle:schema")
+
+
+class SchemaMissing(RuntimeError):
+    """The database has not been initialised: run `ft-cli db init`."""
+
+
+@dataclass
+class Runtime:
+    config: StoreConfig
+    registry: Registry
+    db: Database
+    engine: ProjectionEngine
+    idempotency: IdempotencyStore
+    _follower: threading.Thread | None = field(default=None, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @classmethod
+    def open(cls, database_url: str | None = None, *, create_schema: bool | None = None) -> Runtime:
+        """Opens the store. The schema is created here only on SQLite (one embedded
+        file, zero setup); PostgreSQL workers start with table creation off."""
+        config = parse_database_url(database_url)
+        if create_schema is None:
+            create_schema = config.dialect == "sqlite"
+        if config.sqlite_path is not None:
+            config.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        registry = Registry(env=config.eventsourcing_env(create_table=create_schema))
+        db = open_database(config)
+        engine = ProjectionEngine(db, EventLog(registry), default_projections())
+        runtime = cls(config, registry, db, engine, IdempotencyStore(db))
+        try:
+            if create_schema:
+                runtime._create_schema()
+            missing = engine.missing_projections()
+            if missing:
+                raise SchemaMissing(
+                    f"The database at {config.display_url} is not initialised (missing projections: "
+                    f"{', '.join(missing)}): run `ft-cli db init` once, then start the workers."
+                )
+        except BaseException:
+            runtime.close()
+            raise
+        return runtime
+
+    def _create_schema(self) -> list[RebuildReport]:
+        def create() -> list[str]:
+            with self.db.transaction() as cur:
+                stale = self.engine.create_schema(cur)
+                IdempotencyStore.create_schema(cur)
+            return stale
+
+        if isinstance(self.db, PostgresDatabase):
+            with self.db.advisory_lock(SCHEMA_LOCK_KEY):
+                stale = create()
+        else:
+            stale = create()
+        # A projection whose tables changed meaning is rebuilt from the log.
+        return [self.engine.rebuild(name) for name in stale]
+
+    @classmethod
+    def init_schema(cls, database_url: str | None = None) -> tuple[StoreConfig, list[RebuildReport]]:
+        """`ft-cli db init`: creates the event tables, projections and key tables once."""
+        config = parse_database_url(database_url)
+        if config.sqlite_path is not None:
+            config.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        registry = Registry(env=config.eventsourcing_env(create_table=True))
+        db = open_database(config)
+        runtime = cls(config, registry, db, ProjectionEngine(db, EventLog(registry), default_projections()),
+                      IdempotencyStore(db))  # fmt: skip
+        try:
+            return config, runtime._create_schema()
+        finally:
+            runtime.close()
+
+    # ------------------------------------------------------------ following
+
+    def start_following(self, interval: float = 0.2) -> None:
+        """Keeps projections current with events other processes append (CLI, other workers)."""
+        if self._follower is None:
+            self._stop.clear()
+            self._follower = threading.Thread(
+                target=self.engine.follow, args=(self._stop,), kwargs={"interval": interval},
+                name="projection-follower", daemon=True,
+            )  # fmt: skip
+            self._follower.start()
+
+    def stop_following(self) -> None:
+        if self._follower is not None:
+            self._stop.set()
+            self._follower.join(timeout=10)
+            self._follower = None
+
+    def close(self) -> None:
+        self.stop_following()
+        self.db.close()
+        self.registry.close()

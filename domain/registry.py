@@ -1,0 +1,357 @@
+"""The model registry: a registered model, its numbered versions and their life.
+
+A `RegisteredModel` is one small aggregate per model name. Command methods
+validate and compute; each event's `apply` only assigns state, because it runs
+again on every replay. Every event carries the model name, who acted (`actor`)
+and why (`reason`); the library stamps `timestamp` (UTC) when it is triggered.
+
+The registry's version number is called `number` here: an aggregate's own
+`version` belongs to the event-sourcing library and counts its events.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import InvalidInput, NotFound, RuleViolation
+
+#: Namespace of every deterministic id in ft-lifecycle (uuid5 of "<kind>:<natural key>").
+FT_NAMESPACE = UUID("6f1c1d3e-2a57-5b7e-9d0b-3c2f4e8a9b10")
+
+MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MAX_TEXT_LENGTH = 256
+
+
+class VersionStatus(StrEnum):
+    TRAINING = "TRAINING"
+    READY = "READY"
+    DEPLOYED = "DEPLOYED"
+    ARCHIVED = "ARCHIVED"
+    FAILED = "FAILED"
+
+
+#: Status changes made by `set_status`. Deployment has commands of its own
+#: (`deploy`, `rollback`), because it also archives the version deployed before.
+STATUS_CHANGES: dict[VersionStatus, frozenset[VersionStatus]] = {
+    VersionStatus.TRAINING: frozenset({VersionStatus.READY, VersionStatus.FAILED}),
+    VersionStatus.READY: frozenset({VersionStatus.ARCHIVED}),
+    VersionStatus.DEPLOYED: frozenset({VersionStatus.ARCHIVED}),
+    VersionStatus.ARCHIVED: frozenset({VersionStatus.READY}),
+    VersionStatus.FAILED: frozenset(),
+}
+DEPLOYABLE = frozenset({VersionStatus.READY, VersionStatus.ARCHIVED})
+
+
+def model_id(name: str) -> UUID:
+    """The aggregate id of a model name: a name finds its stream without an index."""
+    return uuid5(FT_NAMESPACE, "model:" + name)
+
+
+def validate_model_name(name: str) -> str:
+    if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name):
+        raise InvalidInput(
+            f"Invalid model name {name!r}: use 1 to 64 characters of letters, digits, "
+            "'.', '_' or '-' (no spaces), for example 'support-bot_v2'."
+        )
+    return name
+
+
+def parse_status(text: str) -> VersionStatus:
+    try:
+        return VersionStatus(str(text).strip().upper())
+    except ValueError:
+        allowed = ", ".join(s.value for s in VersionStatus)
+        raise InvalidInput(f"Unknown status {text!r}: use one of {allowed}.") from None
+
+
+def _required_text(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{field} is required: give a non-empty text.")
+    if len(value) > MAX_TEXT_LENGTH:
+        raise InvalidInput(f"{field} is too long ({len(value)} characters, at most {MAX_TEXT_LENGTH}).")
+    return value.strip()
+
+
+def validate_reason(reason: str | None) -> str | None:
+    if reason is None or not str(reason).strip():
+        return None
+    if len(reason) > 2000:
+        raise InvalidInput(f"reason is too long ({len(reason)} characters, at most 2000).")
+    return str(reason).strip()
+
+
+@dataclass(frozen=True)
+class VersionSpec:
+    """The validated facts of a version about to be registered."""
+
+    base_model: str
+    job_id: str
+    dataset_size: int
+    accuracy: float | None
+    cost: Decimal | None
+
+    @classmethod
+    def validate(
+        cls,
+        *,
+        base_model: Any,
+        job_id: Any,
+        dataset_size: Any,
+        accuracy: Any = None,
+        cost: Any = None,
+    ) -> VersionSpec:
+        if isinstance(dataset_size, bool) or not isinstance(dataset_size, int):
+            raise InvalidInput(f"dataset_size must be a whole number, got {dataset_size!r}.")
+        if dataset_size < 0:
+            raise InvalidInput(
+                f"dataset_size must be 0 or more (the number of training examples), got {dataset_size}."
+            )
+        if accuracy is not None:
+            if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)):
+                raise InvalidInput(f"accuracy must be a number between 0 and 1, got {accuracy!r}.")
+            accuracy = float(accuracy)
+            if not math.isfinite(accuracy) or not 0.0 <= accuracy <= 1.0:
+                raise InvalidInput(
+                    f"accuracy must be between 0 and 1 (0.92 means 92%), got {accuracy}."
+                )
+        if cost is not None:
+            try:
+                cost = cost if isinstance(cost, Decimal) else Decimal(str(cost))
+            except InvalidOperation:
+                raise InvalidInput(f"cost must be a decimal amount in USD, got {cost!r}.") from None
+            if not cost.is_finite() or cost < 0:
+                raise InvalidInput(f"cost must be a finite amount of 0 or more (USD), got {cost}.")
+        return cls(
+            base_model=_required_text("base_model", base_model),
+            job_id=_required_text("job_id", job_id),
+            dataset_size=dataset_size,
+            accuracy=accuracy,
+            cost=cost,
+        )
+
+
+@dataclass
+class ModelVersion:
+    number: int
+    base_model: str
+    job_id: str
+    dataset_size: int
+    accuracy: float | None
+    cost: Decimal | None
+    status: VersionStatus
+    registered_at: datetime
+    deployed_at: datetime | None = None
+
+
+class RegisteredModel(Aggregate):
+    """One model name and all its versions."""
+
+    class Event(Aggregate.Event):
+        model: str
+        actor: str
+        reason: str | None
+
+    class ModelRegistered(Event, Aggregate.Created):
+        def apply(self, aggregate: Any) -> None:  # the constructor assigns state
+            pass
+
+    class VersionRegistered(Event):
+        number: int
+        base_model: str
+        job_id: str
+        dataset_size: int
+        accuracy: float | None
+        cost: Decimal | None
+        status: str
+
+        def apply(self, model: RegisteredModel) -> None:
+            model.versions[self.number] = ModelVersion(
+                number=self.number,
+                base_model=self.base_model,
+                job_id=self.job_id,
+                dataset_size=self.dataset_size,
+                accuracy=self.accuracy,
+                cost=self.cost,
+                status=VersionStatus(self.status),
+                registered_at=self.timestamp,
+            )
+
+    class VersionStatusChanged(Event):
+        number: int
+        from_status: str
+        to_status: str
+
+        def apply(self, model: RegisteredModel) -> None:
+            model.versions[self.number].status = VersionStatus(self.to_status)
+
+    class VersionDeployed(Event):
+        number: int
+        from_status: str
+        #: the version that was deployed before and is now ARCHIVED, if any
+        archived: int | None
+
+        def apply(self, model: RegisteredModel) -> None:
+            if self.archived is not None:
+                model.versions[self.archived].status = VersionStatus.ARCHIVED
+            deployed = model.versions[self.number]
+            deployed.status = VersionStatus.DEPLOYED
+            deployed.deployed_at = self.timestamp
+
+    class RolledBack(Event):
+        from_version: int
+        to_version: int
+
+        def apply(self, model: RegisteredModel) -> None:
+            model.versions[self.from_version].status = VersionStatus.ARCHIVED
+            restored = model.versions[self.to_version]
+            restored.status = VersionStatus.DEPLOYED
+            restored.deployed_at = self.timestamp
+
+    @staticmethod
+    def create_id(model: str) -> UUID:
+        return model_id(model)
+
+    @classmethod
+    def register(cls, name: str, *, actor: str, reason: str | None = None) -> RegisteredModel:
+        validate_model_name(name)
+        return cls._create(cls.ModelRegistered, model=name, actor=actor, reason=validate_reason(reason))
+
+    def __init__(self, model: str, actor: str, reason: str | None) -> None:
+        self.name = model
+        self.versions: dict[int, ModelVersion] = {}
+
+    # ----------------------------------------------------------------- queries
+
+    @property
+    def latest_number(self) -> int:
+        return max(self.versions, default=0)
+
+    @property
+    def deployed(self) -> ModelVersion | None:
+        return next((v for v in self.versions.values() if v.status is VersionStatus.DEPLOYED), None)
+
+    def get_version(self, number: int) -> ModelVersion:
+        try:
+            return self.versions[number]
+        except KeyError:
+            known = f"it has versions 1 to {self.latest_number}" if self.versions else "it has no versions yet"
+            raise NotFound(f"Model {self.name!r} has no version {number}: {known}.") from None
+
+    def latest_with_status(self, status: VersionStatus) -> ModelVersion:
+        found = [v for v in self.versions.values() if v.status is status]
+        if not found:
+            raise RuleViolation(
+                f"Model {self.name!r} has no {status.value} version: give the version to act on explicitly."
+            )
+        return max(found, key=lambda v: v.number)
+
+    # ---------------------------------------------------------------- commands
+
+    def register_version(
+        self, spec: VersionSpec, *, training: bool, actor: str, reason: str | None = None
+    ) -> int:
+        number = self.latest_number + 1
+        status = VersionStatus.TRAINING if training else VersionStatus.READY
+        self.trigger_event(
+            self.VersionRegistered,
+            model=self.name,
+            actor=actor,
+            reason=validate_reason(reason),
+            number=number,
+            base_model=spec.base_model,
+            job_id=spec.job_id,
+            dataset_size=spec.dataset_size,
+            accuracy=spec.accuracy,
+            cost=spec.cost,
+            status=status.value,
+        )
+        return number
+
+    def set_status(
+        self, number: int, status: VersionStatus, *, actor: str, reason: str | None = None
+    ) -> None:
+        version = self.get_version(number)
+        if status is VersionStatus.DEPLOYED:
+            raise RuleViolation("Use deploy to make a version DEPLOYED: it also archives the version deployed before.")
+        if version.status is status:
+            raise RuleViolation(f"Version {number} of {self.name!r} is already {status.value}.")
+        allowed = STATUS_CHANGES[version.status]
+        if status not in allowed:
+            if version.status is VersionStatus.FAILED:
+                hint = "FAILED is final: register a new version instead."
+            else:
+                hint = "allowed: " + (", ".join(sorted(s.value for s in allowed)) or "none") + "."
+            raise RuleViolation(
+                f"Version {number} of {self.name!r} cannot go from {version.status.value} "
+                f"to {status.value}; {hint}"
+            )
+        self.trigger_event(
+            self.VersionStatusChanged,
+            model=self.name,
+            actor=actor,
+            reason=validate_reason(reason),
+            number=number,
+            from_status=version.status.value,
+            to_status=status.value,
+        )
+
+    def deploy(self, number: int, *, actor: str, reason: str | None = None) -> int | None:
+        """Deploys a version and archives the one deployed before; returns that one's number."""
+        version = self.get_version(number)
+        if version.status is VersionStatus.DEPLOYED:
+            raise RuleViolation(f"Version {number} of {self.name!r} is already deployed.")
+        if version.status not in DEPLOYABLE:
+            raise RuleViolation(
+                f"Version {number} of {self.name!r} is {version.status.value} and cannot be deployed: "
+                "only READY or ARCHIVED versions can."
+            )
+        previous = self.deployed
+        archived = previous.number if previous else None
+        self.trigger_event(
+            self.VersionDeployed,
+            model=self.name,
+            actor=actor,
+            reason=validate_reason(reason),
+            number=number,
+            from_status=version.status.value,
+            archived=archived,
+        )
+        return archived
+
+    def rollback(self, target: int, *, actor: str, reason: str | None = None) -> int:
+        """Rolls back from the deployed version to an older one; returns the version it left."""
+        current = self.deployed
+        if current is None:
+            raise RuleViolation(
+                f"Model {self.name!r} has no deployed version, so there is nothing to roll back: "
+                "deploy a version instead."
+            )
+        version = self.get_version(target)
+        if target >= current.number:
+            raise RuleViolation(
+                f"Cannot roll back {self.name!r} to version {target}: rollback goes to a version "
+                f"older than the deployed version {current.number}; use deploy to move forward."
+            )
+        if version.status not in DEPLOYABLE:
+            raise RuleViolation(
+                f"Cannot roll back {self.name!r} to version {target}: it is {version.status.value}, "
+                "and only READY or ARCHIVED versions can be deployed."
+            )
+        self.trigger_event(
+            self.RolledBack,
+            model=self.name,
+            actor=actor,
+            reason=validate_reason(reason),
+            from_version=current.number,
+            to_version=target,
+        )
+        return current.number

@@ -1,0 +1,159 @@
+"""Registry use cases: the commands the HTTP API and the CLI both call.
+
+Each command loads one `RegisteredModel`, checks the rules, appends events and
+returns where they landed in the log. Queries do not live here: they read the
+projections (projections/registry.py, projections/deployments.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from domain.application import FtApplication, Recorded, check_expected_version, validate_actor
+from domain.errors import NotFound
+from domain.registry import (
+    RegisteredModel,
+    VersionSpec,
+    VersionStatus,
+    model_id,
+    parse_status,
+    validate_model_name,
+)
+
+
+@dataclass(frozen=True)
+class VersionRegistered:
+    model: str
+    number: int
+    status: VersionStatus
+    recorded: Recorded
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    model: str
+    number: int
+    from_status: VersionStatus
+    to_status: VersionStatus
+    recorded: Recorded
+
+
+@dataclass(frozen=True)
+class Deployed:
+    model: str
+    number: int
+    #: the version this command archived (deploy) or left (rollback), if any
+    previous: int | None
+    recorded: Recorded
+
+
+class Registry(FtApplication):
+    name = "ft"
+
+    def load(self, name: str) -> RegisteredModel:
+        validate_model_name(name)
+        try:
+            return self.repository.get(model_id(name))
+        except AggregateNotFoundError:
+            raise NotFound(
+                f"Model {name!r} is not registered: register a version first "
+                f"(ft-cli register-model {name} BASE_MODEL JOB_ID DATASET_SIZE)."
+            ) from None
+
+    def register_version(
+        self,
+        name: str,
+        *,
+        base_model: Any,
+        job_id: Any,
+        dataset_size: Any,
+        accuracy: Any = None,
+        cost: Decimal | float | str | None = None,
+        training: bool = False,
+        actor: str,
+        reason: str | None = None,
+    ) -> VersionRegistered:
+        validate_model_name(name)
+        actor = validate_actor(actor)
+        spec = VersionSpec.validate(
+            base_model=base_model, job_id=job_id, dataset_size=dataset_size, accuracy=accuracy, cost=cost
+        )
+
+        def attempt() -> VersionRegistered:
+            try:
+                model = self.repository.get(model_id(name))
+            except AggregateNotFoundError:
+                model = RegisteredModel.register(name, actor=actor)
+            number = model.register_version(spec, training=training, actor=actor, reason=reason)
+            return VersionRegistered(name, number, model.versions[number].status, self.record(model))
+
+        return self.retrying(attempt, what=f"Registering a version of {name!r}")
+
+    def set_status(
+        self,
+        name: str,
+        number: int,
+        status: str | VersionStatus,
+        *,
+        actor: str,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> StatusChanged | Deployed:
+        """Sets a status. Asking for DEPLOYED is a deploy, with its rules and archiving."""
+        target = parse_status(status)
+        if target is VersionStatus.DEPLOYED:
+            return self.deploy(name, number, actor=actor, reason=reason, expected_version=expected_version)
+        actor = validate_actor(actor)
+
+        def attempt() -> StatusChanged:
+            model = self.load(name)
+            check_expected_version(model.version, expected_version, what=f"Model {name!r}")
+            before = model.get_version(number).status
+            model.set_status(number, target, actor=actor, reason=reason)
+            return StatusChanged(name, number, before, target, self.record(model))
+
+        return self.retrying(attempt, what=f"Changing the status of {name!r} version {number}")
+
+    def deploy(
+        self,
+        name: str,
+        number: int | None = None,
+        *,
+        actor: str,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> Deployed:
+        """Deploys a version (default: the latest READY one) and archives the one before."""
+        actor = validate_actor(actor)
+
+        def attempt() -> Deployed:
+            model = self.load(name)
+            check_expected_version(model.version, expected_version, what=f"Model {name!r}")
+            chosen = number if number is not None else model.latest_with_status(VersionStatus.READY).number
+            archived = model.deploy(chosen, actor=actor, reason=reason)
+            return Deployed(name, chosen, archived, self.record(model))
+
+        return self.retrying(attempt, what=f"Deploying {name!r}")
+
+    def rollback(
+        self,
+        name: str,
+        target: int,
+        *,
+        actor: str,
+        reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> Deployed:
+        actor = validate_actor(actor)
+
+        def attempt() -> Deployed:
+            model = self.load(name)
+            check_expected_version(model.version, expected_version, what=f"Model {name!r}")
+            left = model.rollback(target, actor=actor, reason=reason)
+            return Deployed(name, target, left, self.record(model))
+
+        return self.retrying(attempt, what=f"Rolling back {name!r}")

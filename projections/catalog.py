@@ -1,0 +1,12 @@
+"""The projections this service maintains, in one place for the engine, CLI and API."""
+
+from __future__ import annotations
+
+from projections.audit import AuditTrailProjection
+from projections.deployments import DeploymentStatusProjection
+from projections.engine import Projection
+from projections.registry import RegistryListingProjection
+
+
+def default_projections() -> list[Projection]:
+    return [DeploymentStatusProjection(), RegistryListingProjection(), AuditTrailProjection()]
