@@ -1,0 +1,90 @@
+"""The event store on both backends: exact round-trips, a schema created once, nothing lost on restart."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from uuid import UUID, uuid4
+
+import pytest
+from eventsourcing.domain import Aggregate
+
+from api.runtime import Runtime, SchemaMissing
+from domain.registry import model_id
+
+
+class Probe(Aggregate):
+    """A test aggregate whose event carries every value type the domain stores."""
+
+    class Noted(Aggregate.Event):
+        amount: Decimal
+        at: datetime
+        ref: UUID
+
+        def apply(self, agg: Probe) -> None:
+            agg.noted = (self.amount, self.at, self.ref)
+
+    def note(self, amount: Decimal, at: datetime, ref: UUID) -> None:
+        self.trigger_event(self.Noted, amount=amount, at=at, ref=ref)
+
+
+def test_decimal_timezone_aware_datetime_and_uuid_round_trip_exactly(runtime: Runtime) -> None:
+    amount = Decimal("12345678901234567890.123456789000")
+    at = datetime(2026, 11, 26, 14, 2, 0, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    ref = uuid4()
+    probe = Probe()
+    probe.note(amount, at, ref)
+    runtime.registry.save(probe)
+
+    amount2, at2, ref2 = runtime.registry.repository.get(probe.id).noted
+    assert (amount2, str(amount2)) == (amount, "12345678901234567890.123456789000")
+    assert at2 == at and at2.utcoffset() == timedelta(hours=5, minutes=30) and at2.microsecond == 123456
+    assert ref2 == ref and isinstance(ref2, UUID)
+
+
+def test_registry_events_keep_cost_as_decimal_and_timestamps_in_utc(runtime: Runtime) -> None:
+    runtime.registry.register_version("bot", base_model="b", job_id="j", dataset_size=3, cost="0.10", actor="t")
+    model = runtime.registry.repository.get(model_id("bot"))
+    assert model.versions[1].cost == Decimal("0.10")
+    assert model.versions[1].registered_at.utcoffset() == timedelta(0)
+
+
+def test_restarting_the_process_loses_nothing(database_url: str) -> None:
+    Runtime.init_schema(database_url)
+    first = Runtime.open(database_url)
+    for _ in range(3):
+        first.registry.register_version("bot", base_model="b", job_id="j", dataset_size=1, actor="t")
+    first.registry.deploy("bot", 2, actor="t", reason="go")
+    first.close()
+
+    second = Runtime.open(database_url)
+    try:
+        model = second.registry.load("bot")
+        assert {n: v.status.value for n, v in model.versions.items()} == {1: "READY", 2: "DEPLOYED", 3: "READY"}
+        second.engine.catch_up()
+        assert second.engine.log.head() == 5
+        assert all(s.position == 5 for s in second.engine.status())
+    finally:
+        second.close()
+
+
+def test_a_postgresql_worker_starts_with_table_creation_off_and_says_to_run_db_init(postgres_url: str) -> None:
+    with pytest.raises(SchemaMissing, match="run `ft-cli db init` once"):
+        Runtime.open(postgres_url)
+    Runtime.init_schema(postgres_url)
+    Runtime.init_schema(postgres_url)  # a second init changes nothing and does not fail
+    rt = Runtime.open(postgres_url)
+    try:
+        assert rt.registry.env.get("CREATE_TABLE") == "n"
+    finally:
+        rt.close()
+
+
+def test_the_sqlite_file_and_its_folder_are_created_on_first_use(tmp_path) -> None:
+    path = tmp_path / "nested" / "dir" / "events.sqlite3"
+    rt = Runtime.open(f"sqlite:///{path}")
+    try:
+        rt.registry.register_version("bot", base_model="b", job_id="j", dataset_size=1, actor="t")
+    finally:
+        rt.close()
+    assert path.exists()
