@@ -44,7 +44,7 @@ class Runtime:
             config.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         registry = Registry(env=config.eventsourcing_env(create_table=create_schema))
         db = open_database(config)
-        engine = ProjectionEngine(db, EventLog(registry), default_projections())
+        engine = ProjectionEngine(db, EventLog(registry, db.dialect), default_projections())
         runtime = cls(config, registry, db, engine, IdempotencyStore(db))
         try:
             if create_schema:
@@ -83,7 +83,7 @@ class Runtime:
             config.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         registry = Registry(env=config.eventsourcing_env(create_table=True))
         db = open_database(config)
-        runtime = cls(config, registry, db, ProjectionEngine(db, EventLog(registry), default_projections()),
+        runtime = cls(config, registry, db, ProjectionEngine(db, EventLog(registry, db.dialect), default_projections()),
                       IdempotencyStore(db))  # fmt: skip
         try:
             return config, runtime._create_schema()

@@ -49,26 +49,51 @@ class LoggedEvent:
 
 
 class EventLog:
-    """Reads the application's notification log in order, decoding events."""
+    """Reads the application's notification log in order, decoding events.
 
-    def __init__(self, app: Application) -> None:
+    Batches are read on the projection's own connection, inside its transaction:
+    on SQLite, calling the library's recorder while holding the database's write
+    lock would deadlock against a command that holds the library's writer lock
+    and waits for ours. The SQL follows the library's own table layout."""
+
+    def __init__(self, app: Application, dialect: str) -> None:
         self.recorder = app.recorder
         self.mapper = app.mapper
-
-    def head(self) -> int:
-        return self.recorder.max_notification_id() or 0
-
-    def read(self, *, after: int, limit: int, stop: int, topics: Sequence[str] = ()) -> list[LoggedEvent]:
-        notifications = self.recorder.select_notifications(
-            start=after, limit=limit, stop=stop, topics=list(topics), inclusive_of_start=False
+        table = app.recorder.events_table_name
+        if dialect == "sqlite":
+            id_column = "rowid"
+        else:
+            id_column, table = "notification_id", f"{app.recorder.datastore.schema}.{table}"
+        self._select = (
+            f"SELECT {id_column} AS position, originator_id, originator_version, topic, state FROM {table} "
+            f"WHERE {id_column} > ? AND {id_column} <= ?"
         )
+        self._order = f" ORDER BY {id_column} LIMIT ?"
+        self._head = f"SELECT MAX({id_column}) AS head FROM {table}"
+
+    def head(self, cur: Cursor | None = None) -> int:
+        """The newest position; through `cur` when inside a transaction."""
+        if cur is None:
+            return self.recorder.max_notification_id() or 0
+        row = cur.execute(self._head).fetchone()
+        return int(row["head"] or 0) if row else 0
+
+    def read(
+        self, cur: Cursor, *, after: int, limit: int, stop: int, topics: Sequence[str] = ()
+    ) -> list[LoggedEvent]:
+        sql = self._select
+        params: list[Any] = [after, stop]
+        if topics:
+            sql += f" AND topic IN ({', '.join('?' for _ in topics)})"
+            params += topics
+        rows = cur.execute(sql + self._order, [*params, limit]).fetchall()
         to_domain_event = self.mapper.to_domain_event
         return [
             LoggedEvent(
-                n.id,
-                to_domain_event(StoredEvent(n.originator_id, n.originator_version, n.topic, n.state)),
+                int(r["position"]),
+                to_domain_event(StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))),
             )
-            for n in notifications
+            for r in rows
         ]
 
 
@@ -117,7 +142,7 @@ class RebuildReport:
 
     @property
     def events_per_second(self) -> float:
-        return self.events / self.seconds if self.seconds > 0 else float("inf")
+        return self.events / max(self.seconds, 1e-9)
 
 
 class ProjectionBusy(Exception):
@@ -241,10 +266,10 @@ class ProjectionEngine:
         p = self.projections[name]
         with self.db.transaction() as cur:
             position = self._lock_position(cur, name, wait=wait)
-            head = self.log.head()
+            head = self.log.head(cur)
             if position >= head:
                 return position, True
-            events = self.log.read(after=position, limit=self.batch_size, stop=head, topics=p.topics)
+            events = self.log.read(cur, after=position, limit=self.batch_size, stop=head, topics=p.topics)
             full = len(events) == self.batch_size
             new_position = events[-1].position if full else head
             if events:
@@ -357,7 +382,7 @@ class ProjectionEngine:
         # Switch: under the projection's lock, apply what arrived meanwhile and swap.
         with self._local_locks[name], self.db.transaction() as cur:
             self._lock_position(cur, name, wait=True)
-            head = self.log.head()
+            head = self.log.head(cur)
             while position < head:
                 position, n = self._replay(cur, p, shadow, position, head)
                 applied += n
@@ -376,7 +401,7 @@ class ProjectionEngine:
     def _replay(
         self, cur: Cursor, p: Projection, tables: dict[str, str], position: int, head: int
     ) -> tuple[int, int]:
-        events = self.log.read(after=position, limit=self.rebuild_batch_size, stop=head, topics=p.topics)
+        events = self.log.read(cur, after=position, limit=self.rebuild_batch_size, stop=head, topics=p.topics)
         if events:
             p.apply(cur, tables, events)
         full = len(events) == self.rebuild_batch_size
