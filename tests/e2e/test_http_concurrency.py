@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
+import httpx2
 import pytest
 
 from api.runtime import Runtime
@@ -43,7 +43,7 @@ def storm(base_urls: list[str]) -> list[int]:
 
     def send(req: tuple[str, str, dict]) -> int:
         base, action, body = req
-        with httpx.Client(base_url=base, timeout=60) as c:
+        with httpx2.Client(base_url=base, timeout=60) as c:
             return c.post(f"/v1/models/hot-model/{action}", json=body, headers={"X-Actor": f"t-{action}"}).status_code
 
     with ThreadPoolExecutor(max_workers=REQUESTS) as pool:
@@ -88,7 +88,7 @@ def test_two_server_processes_sharing_postgresql_keep_one_deployed_version(postg
         head.close()
         # read-your-writes across processes: both serve the same status once they reach the head
         statuses = [
-            httpx.get(f"{b}/v1/deployments/hot-model", params={"min_position": position}, timeout=30).json()
+            httpx2.get(f"{b}/v1/deployments/hot-model", params={"min_position": position}, timeout=30).json()
             for b in (first, second)
         ]
     assert set(codes) <= {200, 409} and 200 in codes, codes
