@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
@@ -139,19 +138,6 @@ class VersionSpec:
         )
 
 
-@dataclass
-class ModelVersion:
-    number: int
-    base_model: str
-    job_id: str
-    dataset_size: int
-    accuracy: float | None
-    cost: Decimal | None
-    status: VersionStatus
-    registered_at: datetime
-    deployed_at: datetime | None = None
-
-
 class RegisteredModel(Aggregate):
     """One model name and all its versions."""
 
@@ -174,16 +160,7 @@ class RegisteredModel(Aggregate):
         status: str
 
         def apply(self, model: RegisteredModel) -> None:
-            model.versions[self.number] = ModelVersion(
-                number=self.number,
-                base_model=self.base_model,
-                job_id=self.job_id,
-                dataset_size=self.dataset_size,
-                accuracy=self.accuracy,
-                cost=self.cost,
-                status=VersionStatus(self.status),
-                registered_at=self.timestamp,
-            )
+            model.statuses.append(self.status)
 
     class VersionStatusChanged(Event):
         number: int
@@ -191,7 +168,7 @@ class RegisteredModel(Aggregate):
         to_status: str
 
         def apply(self, model: RegisteredModel) -> None:
-            model.versions[self.number].status = VersionStatus(self.to_status)
+            model.statuses[self.number - 1] = self.to_status
 
     class VersionDeployed(Event):
         number: int
@@ -201,20 +178,16 @@ class RegisteredModel(Aggregate):
 
         def apply(self, model: RegisteredModel) -> None:
             if self.archived is not None:
-                model.versions[self.archived].status = VersionStatus.ARCHIVED
-            deployed = model.versions[self.number]
-            deployed.status = VersionStatus.DEPLOYED
-            deployed.deployed_at = self.timestamp
+                model.statuses[self.archived - 1] = VersionStatus.ARCHIVED.value
+            model.statuses[self.number - 1] = VersionStatus.DEPLOYED.value
 
     class RolledBack(Event):
         from_version: int
         to_version: int
 
         def apply(self, model: RegisteredModel) -> None:
-            model.versions[self.from_version].status = VersionStatus.ARCHIVED
-            restored = model.versions[self.to_version]
-            restored.status = VersionStatus.DEPLOYED
-            restored.deployed_at = self.timestamp
+            model.statuses[self.from_version - 1] = VersionStatus.ARCHIVED.value
+            model.statuses[self.to_version - 1] = VersionStatus.DEPLOYED.value
 
     @staticmethod
     def create_id(model: str) -> UUID:
@@ -227,32 +200,35 @@ class RegisteredModel(Aggregate):
 
     def __init__(self, model: str, actor: str, reason: str | None) -> None:
         self.name = model
-        self.versions: dict[int, ModelVersion] = {}
+        # Only what the rules need: version n's status is statuses[n - 1]. The
+        # registered facts (base model, cost, ...) live in the events and the
+        # projections. Plain strings keep snapshots JSON-native.
+        self.statuses: list[str] = []
 
     # ----------------------------------------------------------------- queries
 
     @property
     def latest_number(self) -> int:
-        return max(self.versions, default=0)
+        return len(self.statuses)
+
+    def status_of(self, number: int) -> VersionStatus:
+        if not 1 <= number <= len(self.statuses):
+            known = f"it has versions 1 to {self.latest_number}" if self.statuses else "it has no versions yet"
+            raise NotFound(f"Model {self.name!r} has no version {number}: {known}.")
+        return VersionStatus(self.statuses[number - 1])
 
     @property
-    def deployed(self) -> ModelVersion | None:
-        return next((v for v in self.versions.values() if v.status is VersionStatus.DEPLOYED), None)
+    def deployed_number(self) -> int | None:
+        deployed = VersionStatus.DEPLOYED.value
+        return next((n for n, s in enumerate(self.statuses, start=1) if s == deployed), None)
 
-    def get_version(self, number: int) -> ModelVersion:
-        try:
-            return self.versions[number]
-        except KeyError:
-            known = f"it has versions 1 to {self.latest_number}" if self.versions else "it has no versions yet"
-            raise NotFound(f"Model {self.name!r} has no version {number}: {known}.") from None
-
-    def latest_with_status(self, status: VersionStatus) -> ModelVersion:
-        found = [v for v in self.versions.values() if v.status is status]
-        if not found:
-            raise RuleViolation(
-                f"Model {self.name!r} has no {status.value} version: give the version to act on explicitly."
-            )
-        return max(found, key=lambda v: v.number)
+    def latest_with_status(self, status: VersionStatus) -> int:
+        for number in range(len(self.statuses), 0, -1):
+            if self.statuses[number - 1] == status.value:
+                return number
+        raise RuleViolation(
+            f"Model {self.name!r} has no {status.value} version: give the version to act on explicitly."
+        )
 
     # ---------------------------------------------------------------- commands
 
@@ -279,19 +255,19 @@ class RegisteredModel(Aggregate):
     def set_status(
         self, number: int, status: VersionStatus, *, actor: str, reason: str | None = None
     ) -> None:
-        version = self.get_version(number)
+        current = self.status_of(number)
         if status is VersionStatus.DEPLOYED:
             raise RuleViolation("Use deploy to make a version DEPLOYED: it also archives the version deployed before.")
-        if version.status is status:
+        if current is status:
             raise RuleViolation(f"Version {number} of {self.name!r} is already {status.value}.")
-        allowed = STATUS_CHANGES[version.status]
+        allowed = STATUS_CHANGES[current]
         if status not in allowed:
-            if version.status is VersionStatus.FAILED:
+            if current is VersionStatus.FAILED:
                 hint = "FAILED is final: register a new version instead."
             else:
                 hint = "allowed: " + (", ".join(sorted(s.value for s in allowed)) or "none") + "."
             raise RuleViolation(
-                f"Version {number} of {self.name!r} cannot go from {version.status.value} "
+                f"Version {number} of {self.name!r} cannot go from {current.value} "
                 f"to {status.value}; {hint}"
             )
         self.trigger_event(
@@ -300,50 +276,49 @@ class RegisteredModel(Aggregate):
             actor=actor,
             reason=validate_reason(reason),
             number=number,
-            from_status=version.status.value,
+            from_status=current.value,
             to_status=status.value,
         )
 
     def deploy(self, number: int, *, actor: str, reason: str | None = None) -> int | None:
         """Deploys a version and archives the one deployed before; returns that one's number."""
-        version = self.get_version(number)
-        if version.status is VersionStatus.DEPLOYED:
+        current = self.status_of(number)
+        if current is VersionStatus.DEPLOYED:
             raise RuleViolation(f"Version {number} of {self.name!r} is already deployed.")
-        if version.status not in DEPLOYABLE:
+        if current not in DEPLOYABLE:
             raise RuleViolation(
-                f"Version {number} of {self.name!r} is {version.status.value} and cannot be deployed: "
+                f"Version {number} of {self.name!r} is {current.value} and cannot be deployed: "
                 "only READY or ARCHIVED versions can."
             )
-        previous = self.deployed
-        archived = previous.number if previous else None
+        archived = self.deployed_number
         self.trigger_event(
             self.VersionDeployed,
             model=self.name,
             actor=actor,
             reason=validate_reason(reason),
             number=number,
-            from_status=version.status.value,
+            from_status=current.value,
             archived=archived,
         )
         return archived
 
     def rollback(self, target: int, *, actor: str, reason: str | None = None) -> int:
         """Rolls back from the deployed version to an older one; returns the version it left."""
-        current = self.deployed
-        if current is None:
+        deployed = self.deployed_number
+        if deployed is None:
             raise RuleViolation(
                 f"Model {self.name!r} has no deployed version, so there is nothing to roll back: "
                 "deploy a version instead."
             )
-        version = self.get_version(target)
-        if target >= current.number:
+        status = self.status_of(target)
+        if target >= deployed:
             raise RuleViolation(
                 f"Cannot roll back {self.name!r} to version {target}: rollback goes to a version "
-                f"older than the deployed version {current.number}; use deploy to move forward."
+                f"older than the deployed version {deployed}; use deploy to move forward."
             )
-        if version.status not in DEPLOYABLE:
+        if status not in DEPLOYABLE:
             raise RuleViolation(
-                f"Cannot roll back {self.name!r} to version {target}: it is {version.status.value}, "
+                f"Cannot roll back {self.name!r} to version {target}: it is {status.value}, "
                 "and only READY or ARCHIVED versions can be deployed."
             )
         self.trigger_event(
@@ -351,7 +326,7 @@ class RegisteredModel(Aggregate):
             model=self.name,
             actor=actor,
             reason=validate_reason(reason),
-            from_version=current.number,
+            from_version=deployed,
             to_version=target,
         )
-        return current.number
+        return deployed

@@ -53,6 +53,8 @@ class Deployed:
 
 class Registry(FtApplication):
     name = "ft"
+    # A long-lived model (many deploys) loads from its latest snapshot plus at most this many events.
+    snapshotting_intervals = {RegisteredModel: 100}
 
     def load(self, name: str) -> RegisteredModel:
         validate_model_name(name)
@@ -89,7 +91,7 @@ class Registry(FtApplication):
             except AggregateNotFoundError:
                 model = RegisteredModel.register(name, actor=actor)
             number = model.register_version(spec, training=training, actor=actor, reason=reason)
-            return VersionRegistered(name, number, model.versions[number].status, self.record(model))
+            return VersionRegistered(name, number, model.status_of(number), self.record(model))
 
         return self.retrying(attempt, what=f"Registering a version of {name!r}")
 
@@ -112,7 +114,7 @@ class Registry(FtApplication):
         def attempt() -> StatusChanged:
             model = self.load(name)
             check_expected_version(model.version, expected_version, what=f"Model {name!r}")
-            before = model.get_version(number).status
+            before = model.status_of(number)
             model.set_status(number, target, actor=actor, reason=reason)
             return StatusChanged(name, number, before, target, self.record(model))
 
@@ -133,7 +135,7 @@ class Registry(FtApplication):
         def attempt() -> Deployed:
             model = self.load(name)
             check_expected_version(model.version, expected_version, what=f"Model {name!r}")
-            chosen = number if number is not None else model.latest_with_status(VersionStatus.READY).number
+            chosen = number if number is not None else model.latest_with_status(VersionStatus.READY)
             archived = model.deploy(chosen, actor=actor, reason=reason)
             return Deployed(name, chosen, archived, self.record(model))
 

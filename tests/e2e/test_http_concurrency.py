@@ -57,13 +57,13 @@ def assert_history_never_had_two_deployed(url: str) -> int:
         deployed_counts = []
         for k in range(1, len(events) + 1):
             model = rt.registry.repository.get(model_id("hot-model"), version=k)
-            deployed_counts.append(sum(v.status is VersionStatus.DEPLOYED for v in model.versions.values()))
+            deployed_counts.append(model.statuses.count(VersionStatus.DEPLOYED.value))
         assert max(deployed_counts) == 1
         # the projection agrees with the replayed aggregate
         rt.engine.catch_up()
         with rt.db.read() as cur:
             row = cur.execute("SELECT deployed_version FROM dep_models WHERE model = 'hot-model'").fetchone()
-        assert row["deployed_version"] == model.deployed.number
+        assert row["deployed_version"] == model.deployed_number
         return len(events)
     finally:
         rt.close()

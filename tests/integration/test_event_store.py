@@ -44,9 +44,9 @@ def test_decimal_timezone_aware_datetime_and_uuid_round_trip_exactly(runtime: Ru
 
 def test_registry_events_keep_cost_as_decimal_and_timestamps_in_utc(runtime: Runtime) -> None:
     runtime.registry.register_version("bot", base_model="b", job_id="j", dataset_size=3, cost="0.10", actor="t")
-    model = runtime.registry.repository.get(model_id("bot"))
-    assert model.versions[1].cost == Decimal("0.10")
-    assert model.versions[1].registered_at.utcoffset() == timedelta(0)
+    registered = list(runtime.registry.events.get(model_id("bot")))[1]
+    assert registered.cost == Decimal("0.10") and str(registered.cost) == "0.10"
+    assert registered.timestamp.utcoffset() == timedelta(0)
 
 
 def test_restarting_the_process_loses_nothing(database_url: str) -> None:
@@ -60,7 +60,7 @@ def test_restarting_the_process_loses_nothing(database_url: str) -> None:
     second = Runtime.open(database_url)
     try:
         model = second.registry.load("bot")
-        assert {n: v.status.value for n, v in model.versions.items()} == {1: "READY", 2: "DEPLOYED", 3: "READY"}
+        assert model.statuses == ["READY", "DEPLOYED", "READY"]
         second.engine.catch_up()
         assert second.engine.log.head() == 5
         assert all(s.position == 5 for s in second.engine.status())
@@ -88,3 +88,17 @@ def test_the_sqlite_file_and_its_folder_are_created_on_first_use(tmp_path) -> No
     finally:
         rt.close()
     assert path.exists()
+
+
+def test_a_long_lived_model_loads_from_a_snapshot_and_still_obeys_every_rule(runtime: Runtime) -> None:
+    registry = runtime.registry
+    for n in range(3):
+        registry.register_version("busy", base_model="b", job_id=f"j{n}", dataset_size=n, actor="t")
+    for i in range(131):  # well past the snapshot interval
+        registry.deploy("busy", 1 + i % 3, actor="t")
+    snapshots = list(registry.snapshots.get(model_id("busy")))
+    assert snapshots and snapshots[-1].originator_version % 100 == 0
+    model = registry.load("busy")
+    replayed = registry.repository.get(model_id("busy"), version=model.version)  # the same state from events alone
+    assert model.statuses == replayed.statuses == ["ARCHIVED", "DEPLOYED", "ARCHIVED"]
+    assert registry.rollback("busy", 1, actor="t").previous == 2

@@ -17,13 +17,13 @@ MAX_VERSIONS = 8
 
 def _step(model: RegisteredModel, rng: random.Random) -> None:
     actor, reason = rng.choice(ACTORS), rng.choice((None, "scheduled", "regression", "better eval"))
-    versions = list(model.versions.values())
-    deployed = model.deployed
-    deployable = [v.number for v in versions if v.status in DEPLOYABLE]
-    training = [v.number for v in versions if v.status is VersionStatus.TRAINING]
-    older = [n for n in deployable if deployed is not None and n < deployed.number]
+    statuses = {n: model.status_of(n) for n in range(1, model.latest_number + 1)}
+    deployed = model.deployed_number
+    deployable = [n for n, s in statuses.items() if s in DEPLOYABLE]
+    training = [n for n, s in statuses.items() if s is VersionStatus.TRAINING]
+    older = [n for n in deployable if deployed is not None and n < deployed]
     roll = rng.random()
-    if len(versions) < 2 or (roll < 0.15 and len(versions) < MAX_VERSIONS):
+    if len(statuses) < 2 or (roll < 0.15 and len(statuses) < MAX_VERSIONS):
         spec = VersionSpec.validate(
             base_model="gpt-4o-mini-2024-07-18", job_id=f"ftjob-{rng.randrange(10**9)}",
             dataset_size=rng.randrange(10_000), accuracy=round(rng.random(), 4), cost=f"{rng.randrange(10**5)}.25",
