@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
@@ -35,8 +36,20 @@ class Recorded:
     aggregate_version: int
 
 
+def replay(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's projector without its per-event Protocol isinstance check,
+    which costs more than applying the event itself on Python 3.11."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
 class FtApplication(Application):
     name = "ft"
+
+    def get_aggregate(self, aggregate_id: UUID) -> Any:
+        """Loads an aggregate from its latest snapshot (if any) and the events after it."""
+        return self.repository.get(aggregate_id, projector_func=replay)
 
     def record(self, aggregate: Any) -> Recorded:
         recordings = self.save(aggregate)

@@ -53,13 +53,13 @@ class Deployed:
 
 class Registry(FtApplication):
     name = "ft"
-    # A long-lived model (many deploys) loads from its latest snapshot plus at most this many events.
-    snapshotting_intervals = {RegisteredModel: 100}
+    # A long-lived model (many deploys) loads from its latest snapshot plus fewer than this many events.
+    snapshotting_intervals = {RegisteredModel: 25}
 
     def load(self, name: str) -> RegisteredModel:
         validate_model_name(name)
         try:
-            return self.repository.get(model_id(name))
+            return self.get_aggregate(model_id(name))
         except AggregateNotFoundError:
             raise NotFound(
                 f"Model {name!r} is not registered: register a version first "
@@ -87,7 +87,7 @@ class Registry(FtApplication):
 
         def attempt() -> VersionRegistered:
             try:
-                model = self.repository.get(model_id(name))
+                model = self.get_aggregate(model_id(name))
             except AggregateNotFoundError:
                 model = RegisteredModel.register(name, actor=actor)
             number = model.register_version(spec, training=training, actor=actor, reason=reason)

@@ -261,59 +261,83 @@ class ProjectionEngine:
             raise NotFound(f"Projection {name!r} has no tracking row: run `ft-cli db init`.")
         return int(row["position"])
 
-    def _apply_batch(self, name: str, *, wait: bool) -> tuple[int, bool]:
-        """Applies one batch; returns the new position and whether it reached the head."""
-        p = self.projections[name]
+    def _apply_batch(self, names: list[str], *, wait: bool) -> tuple[dict[str, int], bool]:
+        """Applies one batch of the log to several projections in one transaction: the
+        events are read and decoded once. Returns the new positions and whether the
+        batch reached the head. Busy projections (wait=False) are left out."""
         with self.db.transaction() as cur:
-            position = self._lock_position(cur, name, wait=wait)
+            positions: dict[str, int] = {}
+            for name in sorted(names):  # one lock order everywhere, so workers never deadlock
+                try:
+                    positions[name] = self._lock_position(cur, name, wait=wait)
+                except ProjectionBusy:
+                    continue
+            if not positions:
+                raise ProjectionBusy(", ".join(names))
             head = self.log.head(cur)
-            if position >= head:
-                return position, True
-            events = self.log.read(cur, after=position, limit=self.batch_size, stop=head, topics=p.topics)
+            start = min(positions.values())
+            if start >= head:
+                return positions, True
+            selected = [self.projections[n] for n in positions]
+            topics = sorted({t for p in selected for t in p.topics})
+            events = self.log.read(cur, after=start, limit=self.batch_size, stop=head, topics=topics)
             full = len(events) == self.batch_size
-            new_position = events[-1].position if full else head
-            if events:
-                p.apply(cur, {t: t for t in p.tables}, events)
-            cur.execute(
+            end = events[-1].position if full else head
+            for p in selected:
+                mine = [e for e in events if e.position > positions[p.name] and isinstance(e.event, p.event_classes)]
+                if mine:
+                    p.apply(cur, {t: t for t in p.tables}, mine)
+                positions[p.name] = max(positions[p.name], end)
+            cur.executemany(
                 f"UPDATE {TRACKING_TABLE} SET position = ?, updated_at = ? WHERE name = ?",
-                (new_position, _now(), name),
+                [(pos, _now(), name) for name, pos in positions.items()],
             )
-        return new_position, not full
+        return positions, not full
 
-    def _drain(self, name: str, *, wait: bool) -> None:
-        """Applies batches of one projection until it reaches the head (caller holds the local lock)."""
+    def _drain(self, names: list[str], *, wait: bool) -> None:
+        """Applies batches until the head (the caller holds the names' local locks)."""
         done = False
         while not done:
             try:
-                position, done = self._apply_batch(name, wait=wait)
+                positions, done = self._apply_batch(names, wait=wait)
             except ProjectionBusy:
                 return
-            self._note(name, position)
+            for name, position in positions.items():
+                self._note(name, position)
+
+    def _with_local_locks(self, names: Iterable[str], *, blocking: bool) -> list[str]:
+        """Takes this process's lock of each projection that is free; returns their names."""
+        taken = []
+        for name in sorted(names):
+            if self._local_locks[name].acquire(blocking=blocking):
+                taken.append(name)
+        return taken
+
+    def _release(self, names: list[str]) -> None:
+        for name in names:
+            self._local_locks[name].release()
 
     def catch_up(self, names: Iterable[str] | None = None, *, wait: bool = True) -> dict[str, int]:
         """Brings projections up to the head of the log as it is now, and returns
         their positions. With wait=False a projection busy elsewhere is skipped."""
-        for name in list(names) if names is not None else list(self.projections):
-            local = self._local_locks[name]
-            if local.acquire(blocking=wait):
-                try:
-                    self._drain(name, wait=wait)
-                finally:
-                    local.release()
+        taken = self._with_local_locks(names if names is not None else self.projections, blocking=wait)
+        try:
+            if taken:
+                self._drain(taken, wait=wait)
+        finally:
+            self._release(taken)
         return dict(self._known_positions)
 
     def reach(self, position: int, *, timeout: float = 5.0) -> bool:
         """After a command: makes every projection include `position`. A thread that
         finds a projection already being applied (here or elsewhere) waits for it."""
-        for name in self.projections:
-            if self._known_positions.get(name, -1) >= position:
-                continue
-            local = self._local_locks[name]
-            if local.acquire(blocking=False):
-                try:
-                    self._drain(name, wait=True)
-                finally:
-                    local.release()
+        behind = [n for n in self.projections if self._known_positions.get(n, -1) < position]
+        taken = self._with_local_locks(behind, blocking=False)
+        try:
+            if taken:
+                self._drain(taken, wait=True)
+        finally:
+            self._release(taken)
         return self.wait_for(position, timeout=timeout)
 
     def _note(self, name: str, position: int) -> None:

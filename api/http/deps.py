@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.http.errors import ApiProblem
 from api.runtime import Runtime
@@ -17,7 +18,11 @@ from projections.rows import format_ts
 ANONYMOUS = "anonymous"
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in
+# the thread pool, and a hop there costs more than these functions do.
+
+
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
@@ -47,7 +52,7 @@ def resolve_actor(settings: Settings, authorization: str | None, x_actor: str | 
     return actor[:256] if actor else ANONYMOUS
 
 
-def get_actor(
+async def get_actor(
     request: Request,
     authorization: Annotated[str | None, Header(description="Bearer token, when FT_API_TOKENS is set")] = None,
     x_actor: Annotated[str | None, Header(description="Who acts, when auth is off")] = None,
@@ -55,7 +60,7 @@ def get_actor(
     return resolve_actor(get_settings(request), authorization, x_actor)
 
 
-def get_expected_version(
+async def get_expected_version(
     if_match: Annotated[
         str | None, Header(description='The model\'s ETag from GET /v1/models/{name}, e.g. "7"')
     ] = None,
@@ -72,7 +77,7 @@ def get_expected_version(
     return int(raw)
 
 
-def wait_for_position(
+async def wait_for_position(
     request: Request,
     min_position: Annotated[
         int | None,
@@ -82,8 +87,9 @@ def wait_for_position(
 ) -> None:  # fmt: skip
     if min_position is None:
         return
-    runtime, settings = get_runtime(request), get_settings(request)
-    if not runtime.engine.wait_for(min_position, timeout=settings.read_wait_seconds):
+    runtime, settings = request.app.state.runtime, get_settings(request)
+    reached = await run_in_threadpool(runtime.engine.wait_for, min_position, timeout=settings.read_wait_seconds)
+    if not reached:
         raise ApiProblem(
             503, "projection-lagging", "Projections are behind",
             f"The projections have not reached position {min_position} yet; retry shortly.",
