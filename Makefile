@@ -25,7 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	./tests/support/ensure-postgres
 	$(BIN)/pip install --quiet -e '.[test,bench]'
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .ft .pytest_cache

@@ -76,17 +76,19 @@ class SQLiteDatabase:
             conn = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False)
             conn.row_factory = _dict_row
             conn.execute("PRAGMA journal_mode=WAL")
-            # Views are rebuildable from the log, and WAL keeps commits atomic, so
-            # they need not wait for fsync; the event tables keep the library's setting.
-            conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
+            self._local.durable = None
             with self._guard:
                 self._all.append(conn)
         return conn
 
     @contextmanager
-    def _tx(self, begin: str) -> Iterator[_Cursor]:
+    def _tx(self, begin: str, durable: bool = True) -> Iterator[_Cursor]:
         conn = self._connection()
+        if self._local.durable is not durable:
+            # In WAL mode, NORMAL commits atomically but syncs only at checkpoints.
+            conn.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
+            self._local.durable = durable
         conn.execute(begin)
         try:
             yield _Cursor(conn.cursor(), _same)
@@ -95,9 +97,9 @@ class SQLiteDatabase:
             raise
         conn.execute("COMMIT")
 
-    def transaction(self) -> Iterator[_Cursor]:
+    def transaction(self, *, durable: bool = True) -> Iterator[_Cursor]:
         # IMMEDIATE takes the write lock now, so a batch never has to upgrade a read lock.
-        return self._tx("BEGIN IMMEDIATE")
+        return self._tx("BEGIN IMMEDIATE", durable)
 
     def read(self) -> Iterator[_Cursor]:
         return self._tx("BEGIN")
@@ -127,12 +129,14 @@ class PostgresDatabase:
         )
 
     @contextmanager
-    def _tx(self) -> Iterator[_Cursor]:
+    def _tx(self, durable: bool = True) -> Iterator[_Cursor]:
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            if not durable:
+                cur.execute("SET LOCAL synchronous_commit TO OFF")
             yield _Cursor(cur, _to_psycopg)
 
-    def transaction(self) -> Iterator[_Cursor]:
-        return self._tx()
+    def transaction(self, *, durable: bool = True) -> Iterator[_Cursor]:
+        return self._tx(durable)
 
     def read(self) -> Iterator[_Cursor]:
         return self._tx()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import cached_property
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,7 +75,7 @@ class Settings(BaseSettings):
             )
         return self
 
-    @property
+    @cached_property
     def tokens(self) -> dict[str, str]:
         return parse_tokens(self.api_tokens)
 

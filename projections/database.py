@@ -29,9 +29,13 @@ class Cursor(Protocol):
 class Database(Protocol):
     dialect: Dialect
 
-    def transaction(self) -> AbstractContextManager[Cursor]:
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Cursor]:
         """A read-write transaction, committed on success and rolled back on error.
-        On SQLite it holds the database's write lock from its first statement."""
+        On SQLite it holds the database's write lock from its first statement.
+
+        durable=False lets the commit return before it reaches the disk: fine for
+        projections, which a crash only sets back to an earlier, consistent
+        position (views and position commit together), never for facts."""
 
     def read(self) -> AbstractContextManager[Cursor]:
         """A read-only transaction: one consistent snapshot for several queries."""

@@ -265,7 +265,7 @@ class ProjectionEngine:
         """Applies one batch of the log to several projections in one transaction: the
         events are read and decoded once. Returns the new positions and whether the
         batch reached the head. Busy projections (wait=False) are left out."""
-        with self.db.transaction() as cur:
+        with self.db.transaction(durable=False) as cur:
             positions: dict[str, int] = {}
             for name in sorted(names):  # one lock order everywhere, so workers never deadlock
                 try:
@@ -388,7 +388,7 @@ class ProjectionEngine:
             raise NotFound(f"Projection {name!r} has no tracking row: run `ft-cli db init`.")
         generation = int(row["generation"]) + 1
         shadow = {t: f"{t}__g{generation}" for t in p.tables}
-        with self.db.transaction() as cur:
+        with self.db.transaction(durable=False) as cur:
             for table in shadow.values():
                 cur.execute(f"DROP TABLE IF EXISTS {table}")  # left by a rebuild that crashed
             self._create_tables(cur, p, shadow)
@@ -399,12 +399,12 @@ class ProjectionEngine:
             head = self.log.head()
             if position >= head:
                 break
-            with self.db.transaction() as cur:
+            with self.db.transaction(durable=False) as cur:
                 position, n = self._replay(cur, p, shadow, position, head)
             applied += n
 
         # Switch: under the projection's lock, apply what arrived meanwhile and swap.
-        with self._local_locks[name], self.db.transaction() as cur:
+        with self._local_locks[name], self.db.transaction(durable=False) as cur:
             self._lock_position(cur, name, wait=True)
             head = self.log.head(cur)
             while position < head:

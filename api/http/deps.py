@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -16,14 +18,12 @@ from api.settings import Settings
 from projections.rows import format_ts
 
 ANONYMOUS = "anonymous"
+T = TypeVar("T")
 
 
-# Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in
-# the thread pool, and a hop there costs more than these functions do.
-
-
-async def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+# Routes and dependencies are `async def` on purpose: FastAPI runs a plain `def`
+# (and a sync route's response validation) in the thread pool, and each hop there
+# costs more than the work. Blocking work goes to the pool once, explicitly.
 
 
 def get_settings(request: Request) -> Settings:
@@ -52,19 +52,30 @@ def resolve_actor(settings: Settings, authorization: str | None, x_actor: str | 
     return actor[:256] if actor else ANONYMOUS
 
 
-async def get_actor(
-    request: Request,
-    authorization: Annotated[str | None, Header(description="Bearer token, when FT_API_TOKENS is set")] = None,
-    x_actor: Annotated[str | None, Header(description="Who acts, when auth is off")] = None,
-) -> str:
-    return resolve_actor(get_settings(request), authorization, x_actor)
+ActorHeaders = tuple[str | None, str | None]
 
 
-async def get_expected_version(
-    if_match: Annotated[
-        str | None, Header(description='The model\'s ETag from GET /v1/models/{name}, e.g. "7"')
-    ] = None,
-) -> int | None:
+@dataclass(frozen=True)
+class CommandContext:
+    """Who acts, on which store, and the client's If-Match: all a command route needs."""
+
+    runtime: Runtime
+    actor: str
+    expected_version: int | None = None
+
+    async def run(self, command: Callable[[], T]) -> T:
+        """Runs a blocking command in the thread pool and, in the same hop, brings this
+        process's projections up to its events (read-your-writes for the next request)."""
+
+        def run_and_settle() -> T:
+            result = command()
+            self.runtime.engine.reach(result.recorded.position)  # type: ignore[attr-defined]
+            return result
+
+        return await run_in_threadpool(run_and_settle)
+
+
+def parse_if_match(if_match: str | None) -> int | None:
     if if_match is None or if_match.strip() == "*":
         return None
     raw = if_match.strip().removeprefix("W/").strip('"')
@@ -77,24 +88,57 @@ async def get_expected_version(
     return int(raw)
 
 
-async def wait_for_position(
+AuthorizationHeader = Annotated[str | None, Header(description="`Bearer <token>`, when FT_API_TOKENS is set")]
+ActorHeader = Annotated[str | None, Header(description="Who acts, when auth is off (default: anonymous)")]
+IfMatchHeader = Annotated[
+    str | None, Header(description='The model\'s ETag from GET /v1/models/{name}, e.g. "7": refused with 412 if stale')
+]
+
+
+async def get_command(
+    request: Request, authorization: AuthorizationHeader = None, x_actor: ActorHeader = None
+) -> CommandContext:
+    actor = resolve_actor(get_settings(request), authorization, x_actor)
+    return CommandContext(request.app.state.runtime, actor)
+
+
+async def get_guarded_command(
     request: Request,
+    authorization: AuthorizationHeader = None,
+    x_actor: ActorHeader = None,
+    if_match: IfMatchHeader = None,
+) -> CommandContext:
+    actor = resolve_actor(get_settings(request), authorization, x_actor)
+    return CommandContext(request.app.state.runtime, actor, parse_if_match(if_match))
+
+
+async def get_reader(
+    request: Request,
+    authorization: AuthorizationHeader = None,
     min_position: Annotated[
         int | None,
         Query(ge=0, description="Read-your-writes: wait until the projections include this log position "
               "(the `position` a command returned)."),
     ] = None,
-) -> None:  # fmt: skip
-    if min_position is None:
-        return
-    runtime, settings = request.app.state.runtime, get_settings(request)
-    reached = await run_in_threadpool(runtime.engine.wait_for, min_position, timeout=settings.read_wait_seconds)
-    if not reached:
-        raise ApiProblem(
-            503, "projection-lagging", "Projections are behind",
-            f"The projections have not reached position {min_position} yet; retry shortly.",
-            headers={"Retry-After": "1"},
-        )  # fmt: skip
+) -> Runtime:  # fmt: skip
+    """The store to read from, once the projections include `min_position` (bounded wait)."""
+    settings = get_settings(request)
+    resolve_actor(settings, authorization, None)  # reads need a token too when auth is on
+    runtime: Runtime = request.app.state.runtime
+    if min_position is not None:
+        reached = await run_in_threadpool(runtime.engine.wait_for, min_position, timeout=settings.read_wait_seconds)
+        if not reached:
+            raise ApiProblem(
+                503, "projection-lagging", "Projections are behind",
+                f"The projections have not reached position {min_position} yet; retry shortly.",
+                headers={"Retry-After": "1"},
+            )  # fmt: skip
+    return runtime
+
+
+async def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Runs a query in the thread pool: a PostgreSQL round trip must not block the event loop."""
+    return await run_in_threadpool(fn, *args, **kwargs)
 
 
 def to_stored_time(value: datetime | None) -> str | None:
@@ -122,7 +166,6 @@ def decode_cursor(cursor: str | None, kind: type) -> Any:
     )
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-ActorDep = Annotated[str, Depends(get_actor)]
-ExpectedVersionDep = Annotated[int | None, Depends(get_expected_version)]
-Fresh = Depends(wait_for_position)
+CommandDep = Annotated[CommandContext, Depends(get_command)]
+GuardedCommandDep = Annotated[CommandContext, Depends(get_guarded_command)]
+ReaderDep = Annotated[Runtime, Depends(get_reader)]

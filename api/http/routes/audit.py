@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.http.deps import Fresh, RuntimeDep, decode_cursor, encode_cursor, to_stored_time
+from api.http.deps import ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
 from api.http.schemas import AuditPage
 from domain.errors import InvalidInput
 from projections.audit import AuditFilter, audited_event_types, query_audit
@@ -15,9 +15,9 @@ from projections.audit import AuditFilter, audited_event_types, query_audit
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
-@router.get("", response_model=AuditPage, dependencies=[Fresh])
-def audit_trail(
-    runtime: RuntimeDep,
+@router.get("", response_model=AuditPage)
+async def audit_trail(
+    runtime: ReaderDep,
     model: Annotated[str | None, Query(description="Only events of this model")] = None,
     type: Annotated[str | None, Query(description="Only this event type, e.g. RolledBack")] = None,  # noqa: A002
     actor: Annotated[str | None, Query(description="Only events by this actor")] = None,
@@ -37,6 +37,6 @@ def audit_trail(
         after=decode_cursor(cursor, int) or 0,
         limit=limit,
     )
-    items = query_audit(runtime.db, f)
+    items = await read(query_audit, runtime.db, f)
     next_cursor = encode_cursor(items[-1]["position"]) if len(items) == limit else None
     return AuditPage(items=items, next_cursor=next_cursor)

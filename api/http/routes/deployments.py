@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from api.http.deps import Fresh, RuntimeDep, decode_cursor, encode_cursor, to_stored_time
+from api.http.deps import ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
 from api.http.schemas import DeploymentOut, DeploymentPage, Problem
 from domain.errors import NotFound
 from domain.registry import validate_model_name
@@ -27,29 +27,27 @@ def _statuses(runtime, as_of: str | None, **where) -> list[dict]:
     return status_as_of(runtime.db, as_of, **where)
 
 
-@router.get("", response_model=DeploymentPage, dependencies=[Fresh])
-def list_deployments(
-    runtime: RuntimeDep,
+@router.get("", response_model=DeploymentPage)
+async def list_deployments(
+    runtime: ReaderDep,
     as_of: AsOf = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeploymentPage:
     """Per model: the deployed version, since when, by whom and why, and every version's status."""
     when = to_stored_time(as_of)
-    items = _statuses(runtime, when, after=decode_cursor(cursor, str), limit=limit)
+    items = await read(_statuses, runtime, when, after=decode_cursor(cursor, str), limit=limit)
     next_cursor = encode_cursor(items[-1]["model"]) if len(items) == limit else None
     return DeploymentPage(as_of=when, items=items, next_cursor=next_cursor)
 
 
-@router.get(
-    "/{name}", response_model=DeploymentOut, dependencies=[Fresh], responses={404: {"model": Problem}}
-)
-def get_deployment(
-    runtime: RuntimeDep, name: Annotated[str, Path(description="Model name")], as_of: AsOf = None
+@router.get("/{name}", response_model=DeploymentOut, responses={404: {"model": Problem}})
+async def get_deployment(
+    runtime: ReaderDep, name: Annotated[str, Path(description="Model name")], as_of: AsOf = None
 ) -> DeploymentOut:
     validate_model_name(name)
     when = to_stored_time(as_of)
-    found = _statuses(runtime, when, model=name)
+    found = await read(_statuses, runtime, when, model=name)
     if not found:
         at = f" at {when}" if when else ""
         raise NotFound(f"Model {name!r} was not registered{at}.")

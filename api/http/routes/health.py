@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from api.http.deps import RuntimeDep
+from api.http.deps import read
 from api.http.schemas import HealthOut
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", response_model=HealthOut)
-def healthz(runtime: RuntimeDep) -> HealthOut:
-    return HealthOut(status="ok", store=runtime.config.dialect, head=runtime.engine.log.head())
+async def healthz(request: Request) -> HealthOut:
+    runtime = request.app.state.runtime
+    return HealthOut(status="ok", store=runtime.config.dialect, head=await read(runtime.engine.log.head))

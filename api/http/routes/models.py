@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from api.http.deps import ActorDep, ExpectedVersionDep, Fresh, RuntimeDep, decode_cursor, encode_cursor
+from api.http.deps import CommandDep, GuardedCommandDep, ReaderDep, decode_cursor, encode_cursor, read
 from api.http.errors import ApiProblem
 from api.http.schemas import (
     DeployedOut,
@@ -40,9 +40,7 @@ ERRORS = {
 }
 
 
-def _settle(runtime: Runtime, recorded: Recorded, response: Response) -> None:
-    """Read-your-writes in this process: projections include the command before it answers."""
-    runtime.engine.reach(recorded.position)
+def _etag(recorded: Recorded, response: Response) -> None:
     response.headers["ETag"] = f'"{recorded.aggregate_version}"'
 
 
@@ -54,8 +52,8 @@ def _parse_version(v: str) -> int | None:
     return int(v)
 
 
-def _deployed(result: Deployed, runtime: Runtime, response: Response) -> DeployedOut:
-    _settle(runtime, result.recorded, response)
+def _deployed(result: Deployed, response: Response) -> DeployedOut:
+    _etag(result.recorded, response)
     return DeployedOut(
         model=result.model,
         version=result.number,
@@ -66,22 +64,24 @@ def _deployed(result: Deployed, runtime: Runtime, response: Response) -> Deploye
 
 
 @router.post("/{name}/versions", status_code=status.HTTP_201_CREATED, responses=ERRORS, response_model=RegisteredOut)
-def register_version(
-    name: ModelName, body: RegisterVersionRequest, runtime: RuntimeDep, actor: ActorDep, response: Response
+async def register_version(
+    name: ModelName, body: RegisterVersionRequest, cmd: CommandDep, response: Response
 ) -> RegisteredOut:
     """Registers a new version (numbered 1, 2, 3, ...); the model is created with its first version."""
-    result = runtime.registry.register_version(
-        name,
-        base_model=body.base_model,
-        job_id=body.job_id,
-        dataset_size=body.dataset_size,
-        accuracy=body.accuracy,
-        cost=body.cost,
-        training=body.status == "TRAINING",
-        actor=actor,
-        reason=body.reason,
+    result = await cmd.run(
+        lambda: cmd.runtime.registry.register_version(
+            name,
+            base_model=body.base_model,
+            job_id=body.job_id,
+            dataset_size=body.dataset_size,
+            accuracy=body.accuracy,
+            cost=body.cost,
+            training=body.status == "TRAINING",
+            actor=cmd.actor,
+            reason=body.reason,
+        )
     )
-    _settle(runtime, result.recorded, response)
+    _etag(result.recorded, response)
     response.headers["Location"] = f"/v1/models/{name}/versions/{result.number}"
     return RegisteredOut(
         model=name,
@@ -92,13 +92,13 @@ def register_version(
     )
 
 
-@router.get("", response_model=ModelPage, dependencies=[Fresh])
-def list_models(
-    runtime: RuntimeDep,
+@router.get("", response_model=ModelPage)
+async def list_models(
+    runtime: ReaderDep,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ModelPage:
-    items = listing.list_models(runtime.db, after=decode_cursor(cursor, str), limit=limit)
+    items = await read(listing.list_models, runtime.db, after=decode_cursor(cursor, str), limit=limit)
     next_cursor = encode_cursor(items[-1]["name"]) if len(items) == limit else None
     return ModelPage(items=items, next_cursor=next_cursor)
 
@@ -111,67 +111,70 @@ def _require_model(runtime: Runtime, name: str) -> dict:
     return model
 
 
-@router.get("/{name}", response_model=ModelDetailOut, responses=ERRORS, dependencies=[Fresh])
-def get_model(name: ModelName, runtime: RuntimeDep, response: Response) -> ModelDetailOut:
+@router.get("/{name}", response_model=ModelDetailOut, responses=ERRORS)
+async def get_model(name: ModelName, runtime: ReaderDep, response: Response) -> ModelDetailOut:
     """The model with all its versions. Its ETag is what If-Match expects on deploy and rollback."""
-    model = _require_model(runtime, name)
+    model = await read(_require_model, runtime, name)
     response.headers["ETag"] = f'"{model["etag"]}"'
-    return ModelDetailOut(**model, versions=listing.list_versions(runtime.db, name))
+    return ModelDetailOut(**model, versions=await read(listing.list_versions, runtime.db, name))
 
 
-@router.get("/{name}/versions", response_model=VersionPage, responses=ERRORS, dependencies=[Fresh])
-def list_versions(
+@router.get("/{name}/versions", response_model=VersionPage, responses=ERRORS)
+async def list_versions(
     name: ModelName,
-    runtime: RuntimeDep,
+    runtime: ReaderDep,
     status_filter: Annotated[str | None, Query(alias="status", description="Only versions in this status")] = None,
     cursor: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> VersionPage:
-    _require_model(runtime, name)
     wanted = parse_status(status_filter).value if status_filter else None
-    items = listing.list_versions(runtime.db, name, status=wanted, after=decode_cursor(cursor, int) or 0, limit=limit)
+    await read(_require_model, runtime, name)
+    items = await read(
+        listing.list_versions, runtime.db, name, status=wanted, after=decode_cursor(cursor, int) or 0, limit=limit
+    )
     next_cursor = encode_cursor(items[-1]["version"]) if len(items) == limit else None
     return VersionPage(items=items, next_cursor=next_cursor)
 
 
-@router.get("/{name}/versions/{v}", response_model=VersionOut, responses=ERRORS, dependencies=[Fresh])
-def get_version(
+@router.get("/{name}/versions/{v}", response_model=VersionOut, responses=ERRORS)
+async def get_version(
     name: ModelName,
-    runtime: RuntimeDep,
+    runtime: ReaderDep,
     v: Annotated[str, Path(description="A version number, or `latest`")],
 ) -> VersionOut:
-    _require_model(runtime, name)
     number = _parse_version(v)
-    found = listing.get_version(runtime.db, name, number)
+    await read(_require_model, runtime, name)
+    found = await read(listing.get_version, runtime.db, name, number)
     if found is None:
         raise NotFound(f"Model {name!r} has no version {v}.")
     return VersionOut(**found)
 
 
 @router.post("/{name}/versions/{v}/status", responses=ERRORS, response_model=StatusChangedOut | DeployedOut)
-def set_status(
+async def set_status(
     name: ModelName,
     body: StatusChangeRequest,
-    runtime: RuntimeDep,
-    actor: ActorDep,
-    expected: ExpectedVersionDep,
+    cmd: GuardedCommandDep,
     response: Response,
     v: Annotated[str, Path(description="A version number, or `latest`")],
 ) -> StatusChangedOut | DeployedOut:
     """Moves a version to another status. DEPLOYED is a deploy: the version deployed before is archived."""
     number = _parse_version(v)
-    if number is None:
-        number = runtime.registry.load(name).latest_number
-    result = runtime.registry.set_status(
-        name, number, body.status, actor=actor, reason=body.reason, expected_version=expected
-    )
+    registry = cmd.runtime.registry
+
+    def change() -> StatusChanged | Deployed:
+        n = number if number is not None else registry.load(name).latest_number
+        return registry.set_status(
+            name, n, body.status, actor=cmd.actor, reason=body.reason, expected_version=cmd.expected_version
+        )
+
+    result = await cmd.run(change)
     if isinstance(result, Deployed):
-        return _deployed(result, runtime, response)
-    assert isinstance(result, StatusChanged)
-    _settle(runtime, result.recorded, response)
+        return _deployed(result, response)
+    _etag(result.recorded, response)
     return StatusChangedOut(
         model=name,
-        version=number,
+        version=result.number,
         status=result.to_status.value,
         previous_status=result.from_status.value,
         position=result.recorded.position,
@@ -180,30 +183,24 @@ def set_status(
 
 
 @router.post("/{name}/deploy", responses=ERRORS, response_model=DeployedOut)
-def deploy(
-    name: ModelName,
-    body: DeployRequest,
-    runtime: RuntimeDep,
-    actor: ActorDep,
-    expected: ExpectedVersionDep,
-    response: Response,
-) -> DeployedOut:
+async def deploy(name: ModelName, body: DeployRequest, cmd: GuardedCommandDep, response: Response) -> DeployedOut:
     """Deploys a READY or ARCHIVED version and archives the one deployed before."""
-    result = runtime.registry.deploy(name, body.version, actor=actor, reason=body.reason, expected_version=expected)
-    return _deployed(result, runtime, response)
+    result = await cmd.run(
+        lambda: cmd.runtime.registry.deploy(
+            name, body.version, actor=cmd.actor, reason=body.reason, expected_version=cmd.expected_version
+        )
+    )
+    return _deployed(result, response)
 
 
 @router.post("/{name}/rollback", responses=ERRORS, response_model=DeployedOut)
-def rollback(
-    name: ModelName,
-    body: RollbackRequest,
-    runtime: RuntimeDep,
-    actor: ActorDep,
-    expected: ExpectedVersionDep,
-    response: Response,
+async def rollback(
+    name: ModelName, body: RollbackRequest, cmd: GuardedCommandDep, response: Response
 ) -> DeployedOut:
     """Rolls back to an older version: the deployed one is ARCHIVED, the target DEPLOYED, in one event."""
-    result = runtime.registry.rollback(
-        name, body.target_version, actor=actor, reason=body.reason, expected_version=expected
+    result = await cmd.run(
+        lambda: cmd.runtime.registry.rollback(
+            name, body.target_version, actor=cmd.actor, reason=body.reason, expected_version=cmd.expected_version
+        )
     )
-    return _deployed(result, runtime, response)
+    return _deployed(result, response)

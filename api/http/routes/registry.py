@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.http.deps import Fresh, RuntimeDep
+from api.http.deps import ReaderDep, read
 from projections.registry import export_registry
 
 router = APIRouter(prefix="/v1/registry", tags=["registry"])
 
 
-@router.get("/export", dependencies=[Fresh])
-def export(runtime: RuntimeDep) -> dict[str, list[dict[str, Any]]]:
+@router.get("/export")
+async def export(runtime: ReaderDep) -> dict[str, list[dict[str, Any]]]:
     """A model name mapped to its versions: version, model_name, base_model, job_id, dataset_size,
     accuracy, cost (a decimal string), status, registered_at, deployed_at."""
-    return export_registry(runtime.db)
+    return await read(export_registry, runtime.db)

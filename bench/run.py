@@ -1,0 +1,116 @@
+"""`make bench`: every benchmark in one run, so the ratios compare like with like.
+
+Writes bench/results/latest.json and the figures table in README.md (between the
+bench markers). Timings vary between machines and runs: read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import projection_rebuild, registry_vs_mlflow, status_latency
+from bench.common import ThrowawayPostgres
+
+ROOT = Path(__file__).resolve().parent.parent
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def _fmt(x: float, digits: int = 0) -> str:
+    return f"{x:,.{digits}f}"
+
+
+def render(r: dict[str, Any]) -> str:
+    rb, st, cmd = r["rebuild"], r["status"], r["commands"]
+    lib = rb["library_runner_postgresql"]
+    rows = [
+        ("Rebuild of the deployment projection, SQLite", f"{_fmt(rb['sqlite']['events_per_s'])} events/s "
+         f"({_fmt(rb['events'])} events)", "≥ 20,000 events/s"),
+        ("Rebuild of the deployment projection, PostgreSQL", f"{_fmt(rb['postgresql']['events_per_s'])} events/s",
+         ""),
+        ("eventsourcing `ProjectionRunner`, PostgreSQL (same log)", f"{_fmt(lib['events_per_s'])} events/s "
+         f"(first {_fmt(lib['events'])} events)", ""),
+        ("Ours / library runner, PostgreSQL", f"**{_fmt(rb['ratio_vs_library_runner'], 1)}x**", "≥ 10x"),
+    ]
+    for kind in ("sqlite", "postgresql"):
+        s = st[kind]
+        rows.append((
+            f"Deployment status p50 over HTTP, {kind}: {_fmt(s['small']['events'])} → {_fmt(s['large']['events'])} events",
+            f"{s['small']['http_p50_ms']:.2f} → {s['large']['http_p50_ms']:.2f} ms "
+            f"(**{s['http_ratio_large_to_small']:.2f}x**; in-process {s['small']['in_process_p50_ms']:.3f} → "
+            f"{s['large']['in_process_p50_ms']:.3f} ms)",
+            "≤ 1.5x, ≤ 2 ms",
+        ))  # fmt: skip
+    ml = cmd["mlflow"]
+    rows += [
+        ("Registrations over HTTP, SQLite: ours vs MLflow " + ml["version"],
+         f"{_fmt(cmd['sqlite']['registrations_per_s'])}/s vs {_fmt(ml['registrations_per_s'], 1)}/s "
+         f"(**{cmd['registrations_ratio']:.1f}x**)", "≥ 5x"),
+        ("Deploys over HTTP, SQLite: ours vs MLflow alias moves",
+         f"{_fmt(cmd['sqlite']['deploys_per_s'])}/s vs {_fmt(ml['deploys_per_s'], 1)}/s "
+         f"(**{cmd['deploys_ratio']:.1f}x**)", "≥ 5x"),
+        ("Registrations / deploys over HTTP, PostgreSQL",
+         f"{_fmt(cmd['postgresql']['registrations_per_s'])}/s / {_fmt(cmd['postgresql']['deploys_per_s'])}/s", ""),
+    ]  # fmt: skip
+    lines = [
+        f"Measured {r['measured_at']} on {r['machine']} ({r['cpus']} CPUs), Python {r['python']}, one `make bench` run.",
+        "",
+        "| What | Measured | Target |",
+        "|---|---|---|",
+        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
+    ]
+    return "\n".join(lines)
+
+
+def update_readme(table: str) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        readme.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000, help="registry events for the rebuild benchmark")
+    parser.add_argument("--large", type=int, default=100_000, help="history length for the latency benchmark")
+    parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    args = parser.parse_args()
+
+    import os
+
+    results: dict[str, Any] = {
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.system()} {platform.machine()}",
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    pg = ThrowawayPostgres().start(durable=True)  # fsync on: figures a real server would give
+    try:
+        with tempfile.TemporaryDirectory(prefix="ft-bench-") as tmp:
+            t = Path(tmp)
+            print("rebuild throughput ...", flush=True)
+            results["rebuild"] = projection_rebuild.run(pg, t, args.events)
+            print("status latency ...", flush=True)
+            results["status"] = status_latency.run(pg, t, large=args.large)
+            print("registry commands vs MLflow ...", flush=True)
+            results["commands"] = registry_vs_mlflow.run(pg, t)
+    finally:
+        pg.stop()
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=2))
+    table = render(results)
+    print(table)
+    if not args.no_readme:
+        update_readme(table)
+
+
+if __name__ == "__main__":
+    main()
