@@ -55,7 +55,9 @@ ActorOpt = Annotated[str, typer.Option("--actor", help="Who acts (default: the O
 ReasonOpt = Annotated[str | None, typer.Option("--reason", help="Why: kept in the audit trail.")]
 DbOpt = Annotated[
     str | None,
-    typer.Option("--database-url", envvar="FT_DATABASE_URL", help="sqlite:///PATH or postgresql://...", show_default=False),
+    typer.Option(
+        "--database-url", envvar="FT_DATABASE_URL", help="sqlite:///PATH or postgresql://...", show_default=False
+    ),
 ]
 # Negative numbers must reach our validation (a clear message), not click's option parser.
 NUMBERS_AS_ARGS = {"ignore_unknown_options": True}
@@ -66,6 +68,9 @@ def _default_actor() -> str:
         return getpass.getuser()
     except Exception:  # no user name in this environment (some containers)
         return "unknown"
+
+
+DEFAULT_ACTOR = _default_actor()
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -156,7 +161,7 @@ def register_model(
     cost: Annotated[str | None, typer.Option(help="Training cost in USD")] = None,
     training: Annotated[bool, typer.Option("--training", help="Register as TRAINING (its job still runs)")] = False,
     reason: ReasonOpt = None,
-    actor: ActorOpt = _default_actor(),
+    actor: ActorOpt = DEFAULT_ACTOR,
     as_json: JsonOpt = False,
     database_url: DbOpt = None,
 ) -> None:
@@ -208,7 +213,7 @@ def deploy_model(
     name: str,
     version: Annotated[int | None, typer.Option(help="Version to deploy (default: the latest READY)")] = None,
     reason: ReasonOpt = None,
-    actor: ActorOpt = _default_actor(),
+    actor: ActorOpt = DEFAULT_ACTOR,
     as_json: JsonOpt = False,
     database_url: DbOpt = None,
 ) -> None:
@@ -222,7 +227,7 @@ def rollback_model(
     name: str,
     version: Annotated[int, typer.Argument(help="The older version to roll back to")],
     reason: ReasonOpt = None,
-    actor: ActorOpt = _default_actor(),
+    actor: ActorOpt = DEFAULT_ACTOR,
     as_json: JsonOpt = False,
     database_url: DbOpt = None,
 ) -> None:
@@ -237,7 +242,7 @@ def set_model_status(
     status: Annotated[str, typer.Argument(help="TRAINING, READY, DEPLOYED, ARCHIVED or FAILED")],
     version: Annotated[int | None, typer.Option(help="Version (default: the latest)")] = None,
     reason: ReasonOpt = None,
-    actor: ActorOpt = _default_actor(),
+    actor: ActorOpt = DEFAULT_ACTOR,
     as_json: JsonOpt = False,
     database_url: DbOpt = None,
 ) -> None:

@@ -12,8 +12,8 @@ from adapters.idempotency import IdempotencyStore
 from adapters.store import StoreConfig, parse_database_url
 from domain.registry_service import Registry
 from projections.catalog import default_projections
-from projections.engine import EventLog, ProjectionEngine, RebuildReport
 from projections.database import Database
+from projections.engine import EventLog, ProjectionEngine, RebuildReport
 
 #: serialises `db init` across processes on PostgreSQL
 SCHEMA_LOCK_KEY = zlib.crc32(b"ft-lifecycle:schema")

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import queue
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,9 +11,18 @@ from pathlib import Path
 
 from api.runtime import Runtime
 from tests.support.postgres_server import ThrowawayPostgres, free_port
-from tests.support.server import running_server
+from tests.support.server import UVICORN_READY, process_until_ready, running_server
 
-__all__ = ["ThrowawayPostgres", "running_server", "fresh_store", "percentile", "p50_ms", "rate", "background"]
+__all__ = [
+    "UVICORN_READY",
+    "ThrowawayPostgres",
+    "fresh_store",
+    "p50_ms",
+    "percentile",
+    "process_until_ready",
+    "rate",
+    "running_server",
+]
 
 
 @contextmanager
@@ -29,13 +34,9 @@ def fresh_store(kind: str, pg: ThrowawayPostgres, tmp: Path, label: str) -> Iter
         Runtime.init_schema(url)
         yield url
         return
-    name = pg.create_database(f"bench_{label}")
-    try:
-        url = pg.url(name)
+    with pg.database(f"bench_{label}") as url:
         Runtime.init_schema(url)
         yield url
-    finally:
-        pg.drop_database(name)
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -62,38 +63,6 @@ def rate(fn: Callable[[int], object], n: int) -> float:
     for i in range(n):
         fn(i)
     return n / (time.perf_counter() - t)
-
-
-@contextmanager
-def background(cmd: list[str], *, ready: str, env: dict[str, str] | None = None, timeout: float = 120) -> Iterator[None]:
-    """Runs a server process until the block ends; waits for a line saying it is ready."""
-    proc = subprocess.Popen(cmd, env=env or dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue[str | None] = queue.Queue()
-    log: list[str] = []
-
-    def pump() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            log.append(line)
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    try:
-        while True:
-            line = lines.get(timeout=timeout)
-            if line is None:
-                raise RuntimeError(f"{cmd[0]} exited before it was ready:\n" + "".join(log[-30:]))
-            if ready in line:
-                break
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def python_bin(name: str) -> str:

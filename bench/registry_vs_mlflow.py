@@ -16,7 +16,16 @@ from typing import Any
 
 import httpx2
 
-from bench.common import ThrowawayPostgres, background, fresh_store, port, python_bin, rate, running_server
+from bench.common import (
+    UVICORN_READY,
+    ThrowawayPostgres,
+    fresh_store,
+    port,
+    process_until_ready,
+    python_bin,
+    rate,
+    running_server,
+)
 
 REGISTRATIONS = 300
 DEPLOYS = 300
@@ -25,6 +34,7 @@ MLFLOW_CALLS = 150
 
 def _ours(url: str) -> dict[str, float]:
     with running_server(url) as base, httpx2.Client(base_url=base, timeout=30) as c:
+
         def register(i: int) -> None:
             r = c.post("/v1/models/bench-model/versions", json={"base_model": "gpt-4o-mini", "job_id": f"ftjob-{i}",
                                                                 "dataset_size": 1000 + i})  # fmt: skip
@@ -48,9 +58,10 @@ def _mlflow(tmp: Path) -> dict[str, Any]:
     store = tmp / "mlflow"
     store.mkdir(exist_ok=True)
     cmd = [python_bin("mlflow"), "server", "--workers", "1", "--host", "127.0.0.1", "--port", str(p),
-           "--backend-store-uri", f"sqlite:///{store}/mlflow.db", "--default-artifact-root", str(store / "artifacts")]  # fmt: skip
+           "--backend-store-uri", f"sqlite:///{store}/mlflow.db",
+           "--default-artifact-root", str(store / "artifacts")]  # fmt: skip
     base = f"http://127.0.0.1:{p}"
-    with background(cmd, ready="Application startup complete", env=dict(os.environ)):
+    with process_until_ready(cmd, ready=UVICORN_READY, env=dict(os.environ)):
         # As MLflow users drive it: the official client's create_model_version and set_registered_model_alias.
         client = MlflowClient(tracking_uri=base, registry_uri=base)
         client.create_registered_model("bench-client")
@@ -76,7 +87,10 @@ def _mlflow(tmp: Path) -> dict[str, Any]:
                                                              "version": str(1 + i % 2)})  # fmt: skip
                 assert r.status_code == 200, r.text
 
-            via_rest = {"registrations_per_s": rate(register, MLFLOW_CALLS), "deploys_per_s": rate(move_alias, MLFLOW_CALLS)}
+            via_rest = {
+                "registrations_per_s": rate(register, MLFLOW_CALLS),
+                "deploys_per_s": rate(move_alias, MLFLOW_CALLS),
+            }
     return {"version": mlflow.__version__, "client": via_client, "rest": via_rest}
 
 

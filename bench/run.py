@@ -29,18 +29,24 @@ def render(r: dict[str, Any]) -> str:
     rb, st, cmd = r["rebuild"], r["status"], r["commands"]
     lib = rb["library_runner_postgresql"]
     rows = [
-        ("Rebuild of the deployment projection, SQLite", f"{_fmt(rb['sqlite']['events_per_s'])} events/s "
-         f"({_fmt(rb['events'])} events)", "≥ 20,000 events/s"),
-        ("Rebuild of the deployment projection, PostgreSQL", f"{_fmt(rb['postgresql']['events_per_s'])} events/s",
-         ""),
-        ("eventsourcing `ProjectionRunner`, PostgreSQL (same log)", f"{_fmt(lib['events_per_s'])} events/s "
-         f"(first {_fmt(lib['events'])} events)", ""),
+        (
+            "Rebuild of the deployment projection, SQLite",
+            f"{_fmt(rb['sqlite']['events_per_s'])} events/s ({_fmt(rb['events'])} events)",
+            "≥ 20,000 events/s",
+        ),
+        ("Rebuild of the deployment projection, PostgreSQL", f"{_fmt(rb['postgresql']['events_per_s'])} events/s", ""),
+        (
+            "eventsourcing `ProjectionRunner`, PostgreSQL (same log)",
+            f"{_fmt(lib['events_per_s'])} events/s (first {_fmt(lib['events'])} events)",
+            "",
+        ),
         ("Ours / library runner, PostgreSQL", f"**{_fmt(rb['ratio_vs_library_runner'], 1)}x**", "≥ 10x"),
     ]
     for kind in ("sqlite", "postgresql"):
         s = st[kind]
         rows.append((
-            f"Deployment status p50 over HTTP, {kind}: {_fmt(s['small']['events'])} → {_fmt(s['large']['events'])} events",
+            f"Deployment status p50 over HTTP, {kind}: "
+            f"{_fmt(s['small']['events'])} → {_fmt(s['large']['events'])} events",
             f"{s['small']['http_p50_ms']:.2f} → {s['large']['http_p50_ms']:.2f} ms "
             f"(**{s['http_ratio_large_to_small']:.2f}x**; in-process {s['small']['in_process_p50_ms']:.3f} → "
             f"{s['large']['in_process_p50_ms']:.3f} ms)",
@@ -61,7 +67,8 @@ def render(r: dict[str, Any]) -> str:
         f"{_fmt(cmd['postgresql']['registrations_per_s'])}/s / {_fmt(cmd['postgresql']['deploys_per_s'])}/s", "",
     ))  # fmt: skip
     lines = [
-        f"Measured {r['measured_at']} on {r['machine']} ({r['cpus']} CPUs), Python {r['python']}, one `make bench` run.",
+        f"Measured {r['measured_at']} on {r['machine']} ({r['cpus']} CPUs), Python {r['python']}, "
+        "one `make bench` run.",
         "",
         "| What | Measured | Target |",
         "|---|---|---|",

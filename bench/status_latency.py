@@ -55,6 +55,7 @@ def run(pg: ThrowawayPostgres, tmp: Path, small: int = 1_000, large: int = 100_0
             "small": per_size[small],
             "large": per_size[large],
             "http_ratio_large_to_small": per_size[large]["http_p50_ms"] / per_size[small]["http_p50_ms"],
-            "in_process_ratio_large_to_small": per_size[large]["in_process_p50_ms"] / per_size[small]["in_process_p50_ms"],
+            "in_process_ratio_large_to_small": per_size[large]["in_process_p50_ms"]
+            / per_size[small]["in_process_p50_ms"],
         }
     return results

@@ -65,7 +65,7 @@ class FtApplication(Application):
             try:
                 return command()
             except IntegrityError:
-                time.sleep(random.uniform(0, 0.002 * (2**min(attempt, 6))))
+                time.sleep(random.uniform(0, 0.002 * (2 ** min(attempt, 6))))
         raise ConcurrentChange(f"{what} kept losing to concurrent changes; retry the request.")
 
 

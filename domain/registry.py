@@ -111,17 +111,13 @@ class VersionSpec:
         if isinstance(dataset_size, bool) or not isinstance(dataset_size, int):
             raise InvalidInput(f"dataset_size must be a whole number, got {dataset_size!r}.")
         if dataset_size < 0:
-            raise InvalidInput(
-                f"dataset_size must be 0 or more (the number of training examples), got {dataset_size}."
-            )
+            raise InvalidInput(f"dataset_size must be 0 or more (the number of training examples), got {dataset_size}.")
         if accuracy is not None:
             if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)):
                 raise InvalidInput(f"accuracy must be a number between 0 and 1, got {accuracy!r}.")
             accuracy = float(accuracy)
             if not math.isfinite(accuracy) or not 0.0 <= accuracy <= 1.0:
-                raise InvalidInput(
-                    f"accuracy must be between 0 and 1 (0.92 means 92%), got {accuracy}."
-                )
+                raise InvalidInput(f"accuracy must be between 0 and 1 (0.92 means 92%), got {accuracy}.")
         if cost is not None:
             try:
                 cost = cost if isinstance(cost, Decimal) else Decimal(str(cost))
@@ -232,9 +228,7 @@ class RegisteredModel(Aggregate):
 
     # ---------------------------------------------------------------- commands
 
-    def register_version(
-        self, spec: VersionSpec, *, training: bool, actor: str, reason: str | None = None
-    ) -> int:
+    def register_version(self, spec: VersionSpec, *, training: bool, actor: str, reason: str | None = None) -> int:
         number = self.latest_number + 1
         status = VersionStatus.TRAINING if training else VersionStatus.READY
         self.trigger_event(
@@ -252,9 +246,7 @@ class RegisteredModel(Aggregate):
         )
         return number
 
-    def set_status(
-        self, number: int, status: VersionStatus, *, actor: str, reason: str | None = None
-    ) -> None:
+    def set_status(self, number: int, status: VersionStatus, *, actor: str, reason: str | None = None) -> None:
         current = self.status_of(number)
         if status is VersionStatus.DEPLOYED:
             raise RuleViolation("Use deploy to make a version DEPLOYED: it also archives the version deployed before.")
@@ -267,8 +259,7 @@ class RegisteredModel(Aggregate):
             else:
                 hint = "allowed: " + (", ".join(sorted(s.value for s in allowed)) or "none") + "."
             raise RuleViolation(
-                f"Version {number} of {self.name!r} cannot go from {current.value} "
-                f"to {status.value}; {hint}"
+                f"Version {number} of {self.name!r} cannot go from {current.value} to {status.value}; {hint}"
             )
         self.trigger_event(
             self.VersionStatusChanged,

@@ -7,9 +7,10 @@ projections (projections/registry.py, projections/deployments.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
 
@@ -23,6 +24,8 @@ from domain.registry import (
     parse_status,
     validate_model_name,
 )
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -111,14 +114,12 @@ class Registry(FtApplication):
             return self.deploy(name, number, actor=actor, reason=reason, expected_version=expected_version)
         actor = validate_actor(actor)
 
-        def attempt() -> StatusChanged:
-            model = self.load(name)
-            check_expected_version(model.version, expected_version, what=f"Model {name!r}")
+        def change(model: RegisteredModel) -> StatusChanged:
             before = model.status_of(number)
             model.set_status(number, target, actor=actor, reason=reason)
             return StatusChanged(name, number, before, target, self.record(model))
 
-        return self.retrying(attempt, what=f"Changing the status of {name!r} version {number}")
+        return self._guarded(name, expected_version, change, what=f"Changing the status of {name!r} version {number}")
 
     def deploy(
         self,
@@ -132,14 +133,12 @@ class Registry(FtApplication):
         """Deploys a version (default: the latest READY one) and archives the one before."""
         actor = validate_actor(actor)
 
-        def attempt() -> Deployed:
-            model = self.load(name)
-            check_expected_version(model.version, expected_version, what=f"Model {name!r}")
+        def change(model: RegisteredModel) -> Deployed:
             chosen = number if number is not None else model.latest_with_status(VersionStatus.READY)
             archived = model.deploy(chosen, actor=actor, reason=reason)
             return Deployed(name, chosen, archived, self.record(model))
 
-        return self.retrying(attempt, what=f"Deploying {name!r}")
+        return self._guarded(name, expected_version, change, what=f"Deploying {name!r}")
 
     def rollback(
         self,
@@ -152,10 +151,20 @@ class Registry(FtApplication):
     ) -> Deployed:
         actor = validate_actor(actor)
 
-        def attempt() -> Deployed:
-            model = self.load(name)
-            check_expected_version(model.version, expected_version, what=f"Model {name!r}")
+        def change(model: RegisteredModel) -> Deployed:
             left = model.rollback(target, actor=actor, reason=reason)
             return Deployed(name, target, left, self.record(model))
 
-        return self.retrying(attempt, what=f"Rolling back {name!r}")
+        return self._guarded(name, expected_version, change, what=f"Rolling back {name!r}")
+
+    def _guarded(
+        self, name: str, expected_version: int | None, change: Callable[[RegisteredModel], T], *, what: str
+    ) -> T:
+        """Runs a change on the current model (re-loaded on every retry), after the If-Match check."""
+
+        def attempt() -> T:
+            model = self.load(name)
+            check_expected_version(model.version, expected_version, what=f"Model {name!r}")
+            return change(model)
+
+        return self.retrying(attempt, what=what)

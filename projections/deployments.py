@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from domain.registry import RegisteredModel
 from projections.database import Cursor, Database
 from projections.engine import LoggedEvent, Projection
 from projections.rows import Upserts, format_ts
 from projections.version_changes import REGISTRY_EVENTS, status_changes
-
-from domain.registry import RegisteredModel
 
 _MODEL_COLUMNS = "model, deployed_version, deployed_since, deployed_by, deploy_reason, deploy_event"
 
@@ -30,8 +29,7 @@ class DeploymentStatusProjection(Projection):
             "deploy_reason TEXT, deploy_event TEXT, position BIGINT"
         ),
         "dep_versions": (
-            "model TEXT NOT NULL, number INTEGER NOT NULL, status TEXT, status_since TEXT, "
-            "PRIMARY KEY (model, number)"
+            "model TEXT NOT NULL, number INTEGER NOT NULL, status TEXT, status_since TEXT, PRIMARY KEY (model, number)"
         ),
         "dep_history": (
             "model TEXT NOT NULL, number INTEGER NOT NULL, position BIGINT NOT NULL, status TEXT NOT NULL, "

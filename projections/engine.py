@@ -78,9 +78,7 @@ class EventLog:
         row = cur.execute(self._head).fetchone()
         return int(row["head"] or 0) if row else 0
 
-    def read(
-        self, cur: Cursor, *, after: int, limit: int, stop: int, topics: Sequence[str] = ()
-    ) -> list[LoggedEvent]:
+    def read(self, cur: Cursor, *, after: int, limit: int, stop: int, topics: Sequence[str] = ()) -> list[LoggedEvent]:
         sql = self._select
         params: list[Any] = [after, stop]
         if topics:
@@ -91,7 +89,9 @@ class EventLog:
         return [
             LoggedEvent(
                 int(r["position"]),
-                to_domain_event(StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))),
+                to_domain_event(
+                    StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+                ),
             )
             for r in rows
         ]
@@ -185,9 +185,7 @@ class ProjectionEngine:
         )
         stale = []
         for p in self.projections.values():
-            row = cur.execute(
-                f"SELECT schema_version FROM {TRACKING_TABLE} WHERE name = ?", (p.name,)
-            ).fetchone()
+            row = cur.execute(f"SELECT schema_version FROM {TRACKING_TABLE} WHERE name = ?", (p.name,)).fetchone()
             if row is None:
                 self._create_tables(cur, p, {t: t for t in p.tables})
                 self._create_indexes(cur, p)
@@ -422,9 +420,7 @@ class ProjectionEngine:
         self._note(name, position)
         return RebuildReport(name, applied, position, time.perf_counter() - started)
 
-    def _replay(
-        self, cur: Cursor, p: Projection, tables: dict[str, str], position: int, head: int
-    ) -> tuple[int, int]:
+    def _replay(self, cur: Cursor, p: Projection, tables: dict[str, str], position: int, head: int) -> tuple[int, int]:
         events = self.log.read(cur, after=position, limit=self.rebuild_batch_size, stop=head, topics=p.topics)
         if events:
             p.apply(cur, tables, events)

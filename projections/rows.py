@@ -59,9 +59,7 @@ class Upserts:
             groups.setdefault(columns, []).append(tuple(row.values()))
         for columns, values in groups.items():
             updates = [c for c in columns if c not in self.keys]
-            action = (
-                "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates) if updates else "DO NOTHING"
-            )
+            action = "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updates) if updates else "DO NOTHING"
             cur.executemany(
                 f"INSERT INTO {self.table} ({', '.join(columns)}) "
                 f"VALUES ({', '.join('?' for _ in columns)}) "

@@ -32,21 +32,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/events.sqlite3"
         return
-    server: ThrowawayPostgres = request.getfixturevalue("postgres_server")
-    name = server.create_database()
-    try:
-        yield server.url(name)
-    finally:
-        server.drop_database(name)
+    with request.getfixturevalue("postgres_server").database() as url:
+        yield url
 
 
 @pytest.fixture
 def postgres_url(postgres_server: ThrowawayPostgres) -> Iterator[str]:
-    name = postgres_server.create_database()
-    try:
-        yield postgres_server.url(name)
-    finally:
-        postgres_server.drop_database(name)
+    with postgres_server.database() as url:
+        yield url
 
 
 @pytest.fixture

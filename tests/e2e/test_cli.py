@@ -36,9 +36,11 @@ def test_the_registry_scenario_through_the_cli(database_url: str, tmp_path: Path
         out = ft_json(database_url, "register-model", "support-bot", "gpt-4o-mini-2024-07-18", f"ftjob-{n}", "500",
                       "--accuracy", "0.9", "--cost", "2.50", "--actor", "alice")  # fmt: skip
         assert (out["version"], out["status"]) == (n, "READY")
-    assert ft_json(database_url, "deploy-model", "support-bot", "--version", "2", "--actor", "bob", "--reason", "eval ok")[
-        "previous_version"] is None  # fmt: skip
-    assert ft_json(database_url, "deploy-model", "support-bot", "--version", "3", "--actor", "bob")["previous_version"] == 2
+    first = ft_json(
+        database_url, "deploy-model", "support-bot", "--version", "2", "--actor", "bob", "--reason", "eval ok"
+    )
+    second = ft_json(database_url, "deploy-model", "support-bot", "--version", "3", "--actor", "bob")
+    assert (first["previous_version"], second["previous_version"]) == (None, 2)
     back = ft_json(database_url, "rollback-model", "support-bot", "2", "--reason", "v3 regressed", "--actor", "carol")
     assert (back["version"], back["previous_version"]) == (2, 3)
 
@@ -66,11 +68,18 @@ def test_the_registry_scenario_through_the_cli(database_url: str, tmp_path: Path
     before = (ft(database_url, "deployment-status", "--json").stdout, ft(database_url, "audit", "--json").stdout)
     rebuilt = ft_json(database_url, "projections", "rebuild")
     assert [(r["name"], r["position"]) for r in rebuilt] == [("deployments", 7), ("registry", 7), ("audit", 7)]
-    assert (ft(database_url, "deployment-status", "--json").stdout, ft(database_url, "audit", "--json").stdout) == before
+    assert (
+        ft(database_url, "deployment-status", "--json").stdout,
+        ft(database_url, "audit", "--json").stdout,
+    ) == before
     assert [p["lag"] for p in ft_json(database_url, "projections", "status")] == [0, 0, 0]
 
     exported = tmp_path / "registry.json"
-    assert ft_json(database_url, "export-registry", str(exported)) == {"file": str(exported), "models": 1, "versions": 3}
+    assert ft_json(database_url, "export-registry", str(exported)) == {
+        "file": str(exported),
+        "models": 1,
+        "versions": 3,
+    }
     assert [v["status"] for v in json.loads(exported.read_text())["support-bot"]] == ["READY", "DEPLOYED", "ARCHIVED"]
 
     table = ft(database_url, "list-models").stdout

@@ -110,7 +110,9 @@ def test_deploy_with_a_stale_if_match_is_refused_and_with_the_current_etag_succe
     register(client)
     register(client)
     etag = client.get("/v1/models/support-bot").headers["etag"]
-    assert client.post("/v1/models/support-bot/deploy", json={"version": 1}, headers={"If-Match": etag}).status_code == 200
+    assert (
+        client.post("/v1/models/support-bot/deploy", json={"version": 1}, headers={"If-Match": etag}).status_code == 200
+    )
     head = runtime.engine.log.head()
     stale = client.post("/v1/models/support-bot/deploy", json={"version": 2}, headers={"If-Match": etag})
     assert stale.status_code == 412 and "expected 3" in stale.json()["detail"]
@@ -144,7 +146,9 @@ def test_with_tokens_on_the_actor_is_the_token_name_and_x_actor_is_ignored(authe
     assert {e["actor"] for e in audit} == {"ops"}
 
 
-def test_with_tokens_on_a_missing_or_wrong_token_is_401_and_appends_nothing(authed: TestClient, runtime: Runtime) -> None:
+def test_with_tokens_on_a_missing_or_wrong_token_is_401_and_appends_nothing(
+    authed: TestClient, runtime: Runtime
+) -> None:
     missing = authed.post("/v1/models/support-bot/versions", json=VALID)
     wrong = authed.post(
         "/v1/models/support-bot/versions", json=VALID,

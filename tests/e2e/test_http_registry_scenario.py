@@ -84,7 +84,10 @@ def test_the_audit_trail_lists_every_step_in_order_with_actor_and_reason(scenari
 
 
 def test_audit_filters_by_type_actor_and_time_and_pages_with_a_cursor(scenario: TestClient) -> None:
-    assert [e["position"] for e in scenario.get("/v1/audit", params={"type": "VersionDeployed"}).json()["items"]] == [5, 6]
+    assert [e["position"] for e in scenario.get("/v1/audit", params={"type": "VersionDeployed"}).json()["items"]] == [
+        5,
+        6,
+    ]
     assert [e["position"] for e in scenario.get("/v1/audit", params={"actor": "carol"}).json()["items"]] == [7]
     all_items = scenario.get("/v1/audit").json()["items"]
     window = {"since": all_items[4]["timestamp"], "until": all_items[5]["timestamp"]}
@@ -140,7 +143,13 @@ def test_the_export_has_the_seed_shape(scenario: TestClient) -> None:
     v1 = exported["support-bot"][0]
     assert set(v1) == {"version", "model_name", "base_model", "job_id", "dataset_size", "accuracy", "cost",
                        "status", "registered_at", "deployed_at"}  # fmt: skip
-    assert (v1["version"], v1["model_name"], v1["cost"], v1["accuracy"], v1["status"]) == (1, "support-bot", "1.50", 0.81, "READY")
+    assert (v1["version"], v1["model_name"], v1["cost"], v1["accuracy"], v1["status"]) == (
+        1,
+        "support-bot",
+        "1.50",
+        0.81,
+        "READY",
+    )
     assert exported["support-bot"][1]["deployed_at"] is not None
 
 

@@ -60,7 +60,9 @@ def test_a_rebuild_while_commands_keep_arriving_misses_nothing(runtime: Runtime,
     def write() -> None:
         n = 0
         while not done.is_set() or n < 20:
-            runtime.registry.register_version(f"live-{n % 3}", base_model="b", job_id=f"j{n}", dataset_size=n, actor="w")
+            runtime.registry.register_version(
+                f"live-{n % 3}", base_model="b", job_id=f"j{n}", dataset_size=n, actor="w"
+            )
             n += 1
 
     writer = threading.Thread(target=write)
@@ -107,7 +109,9 @@ def test_a_crash_mid_batch_neither_skips_nor_double_counts(runtime: Runtime, his
     assert len(resumed) == history
 
 
-def test_two_workers_of_one_projection_never_apply_the_same_events(runtime: Runtime, history: int, database_url: str) -> None:
+def test_two_workers_of_one_projection_never_apply_the_same_events(
+    runtime: Runtime, history: int, database_url: str
+) -> None:
     others = second_runtime(database_url)
     other = next(others)
     try:

@@ -41,7 +41,9 @@ def _step(model: RegisteredModel, rng: random.Random) -> None:
         model.register_version(spec, training=False, actor=actor, reason=reason)
 
 
-def random_models(models: int, events_per_model: int, *, seed: int = 7, prefix: str = "model") -> Iterator[RegisteredModel]:
+def random_models(
+    models: int, events_per_model: int, *, seed: int = 7, prefix: str = "model"
+) -> Iterator[RegisteredModel]:
     """Yields models, each with `events_per_model` pending events (creation included)."""
     rng = random.Random(seed)
     for m in range(models):
@@ -51,7 +53,9 @@ def random_models(models: int, events_per_model: int, *, seed: int = 7, prefix: 
         yield model
 
 
-def save_history(app, models: int, events_per_model: int, *, seed: int = 7, chunk: int = 20, prefix: str = "model") -> int:
+def save_history(
+    app, models: int, events_per_model: int, *, seed: int = 7, chunk: int = 20, prefix: str = "model"
+) -> int:
     """Saves the generated models in chunks; returns the number of events appended."""
     total, batch = 0, []
     for model in random_models(models, events_per_model, seed=seed, prefix=prefix):

@@ -13,6 +13,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -83,6 +85,15 @@ class ThrowawayPostgres:
     def drop_database(self, name: str) -> None:
         with self._admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    @contextmanager
+    def database(self, prefix: str = "ft_test") -> Iterator[str]:
+        """A fresh, empty database for the block; yields its URL."""
+        name = self.create_database(prefix)
+        try:
+            yield self.url(name)
+        finally:
+            self.drop_database(name)
 
     def stop(self) -> None:
         try:

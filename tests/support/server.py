@@ -1,4 +1,4 @@
-"""`ft-cli serve` as a real process on 127.0.0.1, stopped when the test ends."""
+"""Server processes for tests and benchmarks, on 127.0.0.1, stopped when the block ends."""
 
 from __future__ import annotations
 
@@ -12,18 +12,13 @@ from contextlib import contextmanager
 
 from tests.support.postgres_server import free_port
 
-READY_LINE = "Application startup complete"
+UVICORN_READY = "Application startup complete"
 
 
 @contextmanager
-def running_server(database_url: str, *, extra_env: dict[str, str] | None = None, timeout: float = 60) -> Iterator[str]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")}
-    env |= {"FT_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"} | (extra_env or {})
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+def process_until_ready(cmd: list[str], *, ready: str, env: dict[str, str], timeout: float = 120) -> Iterator[None]:
+    """Starts `cmd` and returns once it prints `ready` on stderr: no polling, no sleeping."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str | None] = queue.Queue()
     log: list[str] = []
 
@@ -36,17 +31,28 @@ def running_server(database_url: str, *, extra_env: dict[str, str] | None = None
 
     threading.Thread(target=pump, daemon=True).start()
     try:
-        while True:  # the server says when it is ready; no polling, no sleeping
+        while True:
             line = lines.get(timeout=timeout)
             if line is None:
-                raise RuntimeError("server exited before it was ready:\n" + "".join(log))
-            if READY_LINE in line:
+                raise RuntimeError(f"{cmd[0]} exited before it was ready:\n" + "".join(log[-40:]))
+            if ready in line:
                 break
-        yield f"http://127.0.0.1:{port}"
+        yield
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def running_server(database_url: str, *, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """`ft-cli serve` on a free port; yields its base URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")}
+    env |= {"FT_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"} | (extra_env or {})
+    cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with process_until_ready(cmd, ready=UVICORN_READY, env=env):
+        yield f"http://127.0.0.1:{port}"

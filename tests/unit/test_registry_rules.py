@@ -169,6 +169,8 @@ def test_cost_is_kept_as_an_exact_decimal() -> None:
 
 
 def test_an_unknown_status_names_the_valid_ones() -> None:
-    with pytest.raises(InvalidInput, match="Unknown status 'LIVE': use one of TRAINING, READY, DEPLOYED, ARCHIVED, FAILED"):
+    with pytest.raises(
+        InvalidInput, match="Unknown status 'LIVE': use one of TRAINING, READY, DEPLOYED, ARCHIVED, FAILED"
+    ):
         parse_status("LIVE")
     assert parse_status("ready") is VersionStatus.READY

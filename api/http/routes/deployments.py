@@ -17,7 +17,9 @@ router = APIRouter(prefix="/v1/deployments", tags=["deployments"])
 
 AsOf = Annotated[
     datetime | None,
-    Query(description="Answer as of this time (ISO 8601; UTC when no offset is given)", examples=["2026-11-26T14:02:00Z"]),
+    Query(
+        description="Answer as of this time (ISO 8601; UTC when no offset is given)", examples=["2026-11-26T14:02:00Z"]
+    ),
 ]
 
 

@@ -48,7 +48,9 @@ def _parse_version(v: str) -> int | None:
     if v == "latest":
         return None
     if not v.isdigit() or int(v) < 1:
-        raise ApiProblem(422, "invalid-input", "Invalid input", f"version must be a number from 1, or 'latest'; got {v!r}.")
+        raise ApiProblem(
+            422, "invalid-input", "Invalid input", f"version must be a number from 1, or 'latest'; got {v!r}."
+        )
     return int(v)
 
 
@@ -194,9 +196,7 @@ async def deploy(name: ModelName, body: DeployRequest, cmd: GuardedCommandDep, r
 
 
 @router.post("/{name}/rollback", responses=ERRORS, response_model=DeployedOut)
-async def rollback(
-    name: ModelName, body: RollbackRequest, cmd: GuardedCommandDep, response: Response
-) -> DeployedOut:
+async def rollback(name: ModelName, body: RollbackRequest, cmd: GuardedCommandDep, response: Response) -> DeployedOut:
     """Rolls back to an older version: the deployed one is ARCHIVED, the target DEPLOYED, in one event."""
     result = await cmd.run(
         lambda: cmd.runtime.registry.rollback(
