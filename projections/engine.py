@@ -380,15 +380,14 @@ class ProjectionEngine:
         """Replays one projection from position zero into fresh tables, then swaps them in."""
         p = self.get(name)
         started = time.perf_counter()
-        with self.db.read() as cur:
-            row = cur.execute(f"SELECT generation FROM {TRACKING_TABLE} WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            raise NotFound(f"Projection {name!r} has no tracking row: run `ft-cli db init`.")
-        generation = int(row["generation"]) + 1
-        shadow = {t: f"{t}__g{generation}" for t in p.tables}
         with self.db.transaction(durable=False) as cur:
+            # Taking a generation number first gives two concurrent rebuilds tables of their own.
+            self._lock_position(cur, name, wait=True)
+            cur.execute(f"UPDATE {TRACKING_TABLE} SET generation = generation + 1 WHERE name = ?", (name,))
+            row = cur.execute(f"SELECT generation FROM {TRACKING_TABLE} WHERE name = ?", (name,)).fetchone()
+            shadow = {t: f"{t}__g{row['generation']}" for t in p.tables}
             for table in shadow.values():
-                cur.execute(f"DROP TABLE IF EXISTS {table}")  # left by a rebuild that crashed
+                cur.execute(f"DROP TABLE IF EXISTS {table}")
             self._create_tables(cur, p, shadow)
 
         # Bulk phase: the live tables keep serving queries and following the log.
@@ -413,9 +412,8 @@ class ProjectionEngine:
                 cur.execute(f"ALTER TABLE {physical} RENAME TO {logical}")
             self._create_indexes(cur, p)
             cur.execute(
-                f"UPDATE {TRACKING_TABLE} SET position = ?, generation = ?, schema_version = ?, "
-                "updated_at = ? WHERE name = ?",
-                (position, generation, p.schema_version, _now(), name),
+                f"UPDATE {TRACKING_TABLE} SET position = ?, schema_version = ?, updated_at = ? WHERE name = ?",
+                (position, p.schema_version, _now(), name),
             )
         self._note(name, position)
         return RebuildReport(name, applied, position, time.perf_counter() - started)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -175,3 +176,23 @@ def test_db_init_rebuilds_a_projection_whose_schema_version_changed(runtime: Run
     _, rebuilt = Runtime.init_schema(runtime.config.url)
     assert [r.name for r in rebuilt] == ["registry"]
     assert dump_views(runtime) == before
+
+
+def test_two_rebuilds_at_once_each_build_their_own_tables_and_end_identical(
+    runtime: Runtime, history: int, database_url: str
+) -> None:
+    runtime.engine.catch_up()
+    expected = dump_views(runtime)
+    others = second_runtime(database_url)
+    other = next(others)
+    try:
+        runtime.engine.rebuild_batch_size = other.engine.rebuild_batch_size = 100
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            reports = [f.result() for f in [pool.submit(rt.engine.rebuild, "registry") for rt in (runtime, other)]]
+        assert [r.position for r in reports] == [runtime.engine.log.head()] * 2
+        assert dump_views(runtime) == expected
+        with runtime.db.read() as cur:
+            row = cur.execute("SELECT generation FROM projection_tracking WHERE name = 'registry'").fetchone()
+        assert row["generation"] == 2
+    finally:
+        others.close()
