@@ -88,6 +88,6 @@ def settings_error_message(exc: Exception) -> str:
         for e in errors():
             where = ".".join(str(p) for p in e.get("loc", ()))
             msg = str(e.get("msg", "")).removeprefix("Value error, ")
-            lines.append(f"FT_{where.upper()}: {msg}" if where else msg)
+            lines.append(f"FT_{where.upper()}: {msg}" if where and not msg.startswith("FT_") else msg)
         return "; ".join(lines)
     return str(exc)

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.runtime import Runtime
+from tests.support.server import process_until_ready
 
 FT_CLI = str(Path(sys.executable).parent / "ft-cli")
 
@@ -153,3 +154,27 @@ def test_a_store_that_is_not_initialised_is_explained(tmp_path: Path, postgres_u
     assert result.exit_code == 1 and "run `ft-cli db init` once" in result.stderr
     result = runner.invoke(app, ["list-models", "--database-url", "mysql://nope/x"])
     assert result.exit_code == 1 and "is not supported" in result.stderr
+
+
+def test_a_projection_worker_keeps_the_views_current_with_events_other_processes_append(database_url: str) -> None:
+    Runtime.init_schema(database_url)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")} | {"FT_DATABASE_URL": database_url}
+    writer = Runtime.open(database_url)
+    try:
+        with process_until_ready([FT_CLI, "projections", "run", "--interval", "0.05"], ready="Following", env=env):
+            r = writer.registry.register_version("bot", base_model="b", job_id="j", dataset_size=1, actor="t")
+            # the writer never applies its own events here: only the worker can bring the views to them
+            assert writer.engine.wait_for(r.recorded.position, timeout=30)
+        assert {s.name: s.lag for s in writer.engine.status()} == {"audit": 0, "deployments": 0, "registry": 0}
+    finally:
+        writer.close()
+
+
+def test_serving_on_a_public_address_without_tokens_is_refused_with_the_fix(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["serve", "--host", "0.0.0.0", "--database-url", f"sqlite:///{tmp_path}/e.sqlite3"],
+        env={"FT_API_TOKENS": ""},
+    )
+    assert result.exit_code == 1
+    assert "Refusing to serve on 0.0.0.0 without authentication: set FT_API_TOKENS" in result.stderr
