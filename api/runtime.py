@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import zlib
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from adapters.database import PostgresDatabase, open_database
@@ -19,6 +20,10 @@ from projections.engine import EventLog, ProjectionEngine, RebuildReport
 SCHEMA_LOCK_KEY = zlib.crc32(b"ft-lifecycle:schema")
 
 
+def _schema_lock(db: Database) -> AbstractContextManager[None]:
+    return db.advisory_lock(SCHEMA_LOCK_KEY) if isinstance(db, PostgresDatabase) else nullcontext()
+
+
 class SchemaMissing(RuntimeError):
     """The database has not been initialised: run `ft-cli db init`."""
 
@@ -30,6 +35,8 @@ class Runtime:
     db: Database
     engine: ProjectionEngine
     idempotency: IdempotencyStore
+    #: projections that schema creation rebuilt (their table layout had changed)
+    rebuilt: list[RebuildReport] = field(default_factory=list)
     _follower: threading.Thread | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -42,13 +49,20 @@ class Runtime:
             create_schema = config.dialect == "sqlite"
         if config.sqlite_path is not None:
             config.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        registry = Registry(env=config.eventsourcing_env(create_table=create_schema))
         db = open_database(config)
-        engine = ProjectionEngine(db, EventLog(registry, db.dialect), default_projections())
-        runtime = cls(config, registry, db, engine, IdempotencyStore(db))
         try:
-            if create_schema:
-                runtime._create_schema()
+            # Many processes creating tables at once race on PostgreSQL ("tuple concurrently
+            # updated"): creation, the library's event tables included, runs under one lock.
+            with _schema_lock(db) if create_schema else nullcontext():
+                registry = Registry(env=config.eventsourcing_env(create_table=create_schema))
+                engine = ProjectionEngine(db, EventLog(registry, db.dialect), default_projections())
+                runtime = cls(config, registry, db, engine, IdempotencyStore(db))
+                if create_schema:
+                    runtime.rebuilt = runtime._create_schema()
+        except BaseException:
+            db.close()
+            raise
+        try:
             missing = engine.missing_projections()
             if missing:
                 raise SchemaMissing(
@@ -61,32 +75,19 @@ class Runtime:
         return runtime
 
     def _create_schema(self) -> list[RebuildReport]:
-        def create() -> list[str]:
-            with self.db.transaction() as cur:
-                stale = self.engine.create_schema(cur)
-                IdempotencyStore.create_schema(cur)
-            return stale
-
-        if isinstance(self.db, PostgresDatabase):
-            with self.db.advisory_lock(SCHEMA_LOCK_KEY):
-                stale = create()
-        else:
-            stale = create()
+        with self.db.transaction() as cur:
+            stale = self.engine.create_schema(cur)
+            IdempotencyStore.create_schema(cur)
         # A projection whose tables changed meaning is rebuilt from the log.
         return [self.engine.rebuild(name) for name in stale]
 
     @classmethod
     def init_schema(cls, database_url: str | None = None) -> tuple[StoreConfig, list[RebuildReport]]:
-        """`ft-cli db init`: creates the event tables, projections and key tables once."""
-        config = parse_database_url(database_url)
-        if config.sqlite_path is not None:
-            config.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        registry = Registry(env=config.eventsourcing_env(create_table=True))
-        db = open_database(config)
-        runtime = cls(config, registry, db, ProjectionEngine(db, EventLog(registry, db.dialect), default_projections()),
-                      IdempotencyStore(db))  # fmt: skip
+        """`ft-cli db init`: creates the event tables, projections and key tables once;
+        returns the projections it had to rebuild because their tables changed."""
+        runtime = cls.open(database_url, create_schema=True)
         try:
-            return config, runtime._create_schema()
+            return runtime.config, runtime.rebuilt
         finally:
             runtime.close()
 

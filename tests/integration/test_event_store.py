@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from uuid import UUID, uuid4
@@ -103,3 +104,14 @@ def test_a_long_lived_model_loads_from_a_snapshot_and_still_obeys_every_rule(run
     replayed = registry.repository.get(model_id("busy"), version=model.version)  # the same state from events alone
     assert model.statuses == replayed.statuses == ["ARCHIVED", "DEPLOYED", "ARCHIVED"]
     assert registry.rollback("busy", 1, actor="t").previous == 2
+
+
+def test_many_processes_initialising_one_postgresql_database_at_once_do_not_race(postgres_url: str) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = [f.result() for f in [pool.submit(Runtime.init_schema, postgres_url) for _ in range(4)]]
+    assert all(config.dialect == "postgresql" for config, _ in results)
+    rt = Runtime.open(postgres_url)
+    try:
+        assert rt.engine.missing_projections() == []
+    finally:
+        rt.close()
