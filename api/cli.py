@@ -248,16 +248,15 @@ def set_model_status(
 ) -> None:
     """Move a version to another status (DEPLOYED deploys it)."""
     with opened(database_url, fresh=False) as rt:
-        number = version if version is not None else rt.registry.load(name).latest_number
-        r = rt.registry.set_status(name, number, status, actor=actor, reason=reason)
+        r = rt.registry.set_status(name, version, status, actor=actor, reason=reason)
         if isinstance(r, Deployed):
             return _deployed_result(r, rt, as_json, "Deployed")
         rt.engine.reach(r.recorded.position)
-    result = {"model": name, "version": number, "status": r.to_status.value,
+    result = {"model": name, "version": r.number, "status": r.to_status.value,
               "previous_status": r.from_status.value, "position": r.recorded.position}  # fmt: skip
     if as_json:
         return print_json(result)
-    out.print(f"{name} version {number}: {r.from_status.value} -> {r.to_status.value}.")
+    out.print(f"{name} version {r.number}: {r.from_status.value} -> {r.to_status.value}.")
 
 
 @command(name="deployment-status")

@@ -101,25 +101,28 @@ class Registry(FtApplication):
     def set_status(
         self,
         name: str,
-        number: int,
+        number: int | None,
         status: str | VersionStatus,
         *,
         actor: str,
         reason: str | None = None,
         expected_version: int | None = None,
     ) -> StatusChanged | Deployed:
-        """Sets a status. Asking for DEPLOYED is a deploy, with its rules and archiving."""
+        """Sets a version's status (`number=None`: the latest version). Asking for DEPLOYED
+        is a deploy, with its rules and archiving."""
         target = parse_status(status)
-        if target is VersionStatus.DEPLOYED:
-            return self.deploy(name, number, actor=actor, reason=reason, expected_version=expected_version)
         actor = validate_actor(actor)
 
-        def change(model: RegisteredModel) -> StatusChanged:
-            before = model.status_of(number)
-            model.set_status(number, target, actor=actor, reason=reason)
-            return StatusChanged(name, number, before, target, self.record(model))
+        def change(model: RegisteredModel) -> StatusChanged | Deployed:
+            n = number if number is not None else model.latest_number
+            if target is VersionStatus.DEPLOYED:
+                return self._deploy(model, n, actor=actor, reason=reason)
+            before = model.status_of(n)
+            model.set_status(n, target, actor=actor, reason=reason)
+            return StatusChanged(name, n, before, target, self.record(model))
 
-        return self._guarded(name, expected_version, change, what=f"Changing the status of {name!r} version {number}")
+        what = f"Changing the status of {name!r} version {number if number is not None else 'latest'}"
+        return self._guarded(name, expected_version, change, what=what)
 
     def deploy(
         self,
@@ -135,10 +138,13 @@ class Registry(FtApplication):
 
         def change(model: RegisteredModel) -> Deployed:
             chosen = number if number is not None else model.latest_with_status(VersionStatus.READY)
-            archived = model.deploy(chosen, actor=actor, reason=reason)
-            return Deployed(name, chosen, archived, self.record(model))
+            return self._deploy(model, chosen, actor=actor, reason=reason)
 
         return self._guarded(name, expected_version, change, what=f"Deploying {name!r}")
+
+    def _deploy(self, model: RegisteredModel, number: int, *, actor: str, reason: str | None) -> Deployed:
+        archived = model.deploy(number, actor=actor, reason=reason)
+        return Deployed(model.name, number, archived, self.record(model))
 
     def rollback(
         self,

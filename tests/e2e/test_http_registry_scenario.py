@@ -184,3 +184,10 @@ def test_a_command_returns_a_position_that_a_read_can_wait_for(client: TestClien
     assert r.status_code == 200 and [m["name"] for m in r.json()["items"]] == ["support-bot"]
     future = client.get("/v1/models", params={"min_position": position + 1000})
     assert future.status_code == 503 and future.headers["retry-after"] == "1"
+
+
+def test_a_status_change_on_latest_acts_on_the_newest_version(client: TestClient) -> None:
+    register(client)
+    register(client, status="TRAINING")
+    r = client.post("/v1/models/support-bot/versions/latest/status", json={"status": "FAILED", "reason": "OOM"})
+    assert (r.status_code, r.json()["version"], r.json()["status"]) == (200, 2, "FAILED")

@@ -26,7 +26,7 @@ from api.runtime import Runtime
 from domain.application import Recorded
 from domain.errors import NotFound
 from domain.registry import parse_status, validate_model_name
-from domain.registry_service import Deployed, StatusChanged
+from domain.registry_service import Deployed
 from projections import registry as listing
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -162,15 +162,11 @@ async def set_status(
 ) -> StatusChangedOut | DeployedOut:
     """Moves a version to another status. DEPLOYED is a deploy: the version deployed before is archived."""
     number = _parse_version(v)
-    registry = cmd.runtime.registry
-
-    def change() -> StatusChanged | Deployed:
-        n = number if number is not None else registry.load(name).latest_number
-        return registry.set_status(
-            name, n, body.status, actor=cmd.actor, reason=body.reason, expected_version=cmd.expected_version
+    result = await cmd.run(
+        lambda: cmd.runtime.registry.set_status(
+            name, number, body.status, actor=cmd.actor, reason=body.reason, expected_version=cmd.expected_version
         )
-
-    result = await cmd.run(change)
+    )
     if isinstance(result, Deployed):
         return _deployed(result, response)
     _etag(result.recorded, response)
