@@ -1,0 +1,147 @@
+"""Return on a fine-tune: cost savings, the value of errors avoided, ROI and break-even.
+
+Pure and exact: money and accuracies are Decimals (floats are converted through
+their shortest repr, so 0.92 - 0.85 is exactly 0.07), and nothing here reads a
+clock or a store. The cost ledger supplies the inputs for a recorded model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from typing import Any
+
+from domain.errors import InvalidInput
+
+DEFAULT_VALUE_PER_ERROR = Decimal("10")
+HUNDRED = Decimal(100)
+
+
+def _decimal(
+    field: str, value: Any, *, minimum: Decimal | None = Decimal(0), maximum: Decimal | None = None
+) -> Decimal:
+    if isinstance(value, bool):
+        raise InvalidInput(f"{field} must be a number, got {value!r}.")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise InvalidInput(f"{field} must be a number, got {value!r}.") from None
+    if not number.is_finite():
+        raise InvalidInput(f"{field} must be a finite number, got {value!r}.")
+    if minimum is not None and number < minimum:
+        raise InvalidInput(f"{field} must be {minimum} or more, got {number}.")
+    if maximum is not None and number > maximum:
+        raise InvalidInput(f"{field} must be at most {maximum}, got {number}.")
+    return number
+
+
+@dataclass(frozen=True)
+class RoiInputs:
+    training_cost: Decimal
+    base_cost_per_call: Decimal
+    ft_cost_per_call: Decimal
+    base_accuracy: Decimal
+    ft_accuracy: Decimal
+    calls: int
+    value_per_error: Decimal = DEFAULT_VALUE_PER_ERROR
+    #: with a daily volume, the payback period can be given in days
+    calls_per_day: Decimal | None = None
+
+    @classmethod
+    def validate(
+        cls,
+        *,
+        training_cost: Any,
+        base_cost_per_call: Any,
+        ft_cost_per_call: Any,
+        base_accuracy: Any,
+        ft_accuracy: Any,
+        calls: Any = None,
+        calls_per_day: Any = None,
+        days: Any = None,
+        value_per_error: Any = DEFAULT_VALUE_PER_ERROR,
+    ) -> RoiInputs:
+        """Expected calls are given as a total, or as calls per day over a horizon of days."""
+        per_day = None if calls_per_day is None else _decimal("calls_per_day", calls_per_day)
+        if calls is None:
+            if per_day is None or days is None:
+                raise InvalidInput("Give the expected calls: either calls, or calls_per_day with days.")
+            total = per_day * _decimal("days", days)
+            if total != total.to_integral_value():
+                raise InvalidInput(f"calls_per_day x days must be a whole number of calls, got {total}.")
+            calls = int(total)
+        elif days is not None:
+            raise InvalidInput("Give either calls, or calls_per_day with days, not both.")
+        calls_d = _decimal("calls", calls)
+        if calls_d != calls_d.to_integral_value():
+            raise InvalidInput(f"calls must be a whole number, got {calls}.")
+        one = Decimal(1)
+        return cls(
+            training_cost=_decimal("training_cost", training_cost),
+            base_cost_per_call=_decimal("base_cost_per_call", base_cost_per_call),
+            ft_cost_per_call=_decimal("ft_cost_per_call", ft_cost_per_call),
+            base_accuracy=_decimal("base_accuracy", base_accuracy, maximum=one),
+            ft_accuracy=_decimal("ft_accuracy", ft_accuracy, maximum=one),
+            calls=int(calls_d),
+            value_per_error=_decimal("value_per_error", value_per_error),
+            calls_per_day=per_day,
+        )
+
+
+@dataclass(frozen=True)
+class RoiResult:
+    calls: int
+    cost_savings: Decimal
+    error_reduction_value: Decimal
+    total_benefit: Decimal
+    net_benefit: Decimal
+    #: None when the training cost is zero (any benefit is an infinite return)
+    roi_percent: Decimal | None
+    benefit_per_call: Decimal
+    #: None when a call brings no benefit: the fine-tune never pays for itself
+    break_even_calls: int | None
+    payback_days: Decimal | None
+
+    @property
+    def verdict(self) -> str:
+        if self.break_even_calls is None:
+            return "never pays back: each call brings no benefit over the base model"
+        if self.net_benefit >= 0:
+            return f"pays back after {self.break_even_calls:,} calls"
+        return f"does not pay back within {self.calls:,} calls (needs {self.break_even_calls:,})"
+
+
+def compute_roi(i: RoiInputs) -> RoiResult:
+    """ROI of a fine-tune over `calls` calls.
+
+    savings per call = base cost per call - fine-tuned cost per call
+    value per call   = (fine-tuned accuracy - base accuracy) x value per error avoided
+    net benefit      = calls x (savings + value) per call - training cost
+    ROI %            = net benefit / training cost x 100
+    break-even calls = training cost / benefit per call, rounded up
+    payback days     = break-even calls / calls per day
+    """
+    savings_per_call = i.base_cost_per_call - i.ft_cost_per_call
+    value_per_call = (i.ft_accuracy - i.base_accuracy) * i.value_per_error
+    benefit_per_call = savings_per_call + value_per_call
+    cost_savings = savings_per_call * i.calls
+    error_value = value_per_call * i.calls
+    total = cost_savings + error_value
+    net = total - i.training_cost
+    roi = None if i.training_cost == 0 else net / i.training_cost * HUNDRED
+    if benefit_per_call > 0:
+        break_even = int((i.training_cost / benefit_per_call).to_integral_value(rounding=ROUND_CEILING))
+        payback = None if not i.calls_per_day else i.training_cost / (benefit_per_call * i.calls_per_day)
+    else:
+        break_even, payback = None, None
+    return RoiResult(
+        calls=i.calls,
+        cost_savings=cost_savings,
+        error_reduction_value=error_value,
+        total_benefit=total,
+        net_benefit=net,
+        roi_percent=roi,
+        benefit_per_call=benefit_per_call,
+        break_even_calls=break_even,
+        payback_days=payback,
+    )
