@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from adapters.database import PostgresDatabase, open_database
 from adapters.idempotency import IdempotencyStore
 from adapters.store import StoreConfig, parse_database_url
+from domain.ledger_service import CostLedger
 from domain.registry_service import Registry
 from projections.catalog import default_projections
 from projections.database import Database
@@ -32,6 +33,7 @@ class SchemaMissing(RuntimeError):
 class Runtime:
     config: StoreConfig
     registry: Registry
+    ledger: CostLedger
     db: Database
     engine: ProjectionEngine
     idempotency: IdempotencyStore
@@ -54,11 +56,13 @@ class Runtime:
             # Many processes creating tables at once race on PostgreSQL ("tuple concurrently
             # updated"): creation, the library's event tables included, runs under one lock.
             with _schema_lock(db) if create_schema else nullcontext():
-                registry = Registry(env=config.eventsourcing_env(create_table=create_schema))
+                env = config.eventsourcing_env(create_table=create_schema)
+                registry, ledger = Registry(env=env), CostLedger(env=env | {"CREATE_TABLE": "n"})
                 engine = ProjectionEngine(db, EventLog(registry, db.dialect), default_projections())
-                runtime = cls(config, registry, db, engine, IdempotencyStore(db))
+                runtime = cls(config, registry, ledger, db, engine, IdempotencyStore(db))
                 if create_schema:
                     runtime.rebuilt = runtime._create_schema()
+                    ledger.seed_catalog()
         except BaseException:
             db.close()
             raise
@@ -113,3 +117,4 @@ class Runtime:
         self.stop_following()
         self.db.close()
         self.registry.close()
+        self.ledger.close()

@@ -9,6 +9,7 @@ from api.http.app import create_app
 from api.runtime import Runtime
 from api.settings import Settings
 from tests.e2e.conftest import register
+from tests.support.positions import SEEDED, pos
 
 VALID = {"base_model": "gpt-4o-mini", "job_id": "ftjob-1", "dataset_size": 10}
 
@@ -85,7 +86,7 @@ def test_the_same_post_twice_with_one_idempotency_key_appends_once_and_answers_t
     assert (first.status_code, second.status_code) == (201, 201)
     assert second.content == first.content and second.headers["etag"] == first.headers["etag"]
     assert second.headers["idempotent-replayed"] == "true"
-    assert runtime.engine.log.head() == head == 2
+    assert runtime.engine.log.head() == head == pos(2)
     assert [v["version"] for v in client.get("/v1/models/support-bot/versions").json()["items"]] == [1]
 
 
@@ -94,7 +95,7 @@ def test_an_idempotency_key_reused_for_another_request_is_refused(client: TestCl
     client.post("/v1/models/support-bot/versions", json=VALID, headers=headers)
     r = client.post("/v1/models/support-bot/versions", json=VALID | {"dataset_size": 11}, headers=headers)
     assert r.status_code == 422 and "used for a different request" in r.json()["detail"]
-    assert runtime.engine.log.head() == 2
+    assert runtime.engine.log.head() == pos(2)
 
 
 def test_a_refused_request_is_replayed_as_refused(client: TestClient, runtime: Runtime) -> None:
@@ -157,7 +158,7 @@ def test_with_tokens_on_a_missing_or_wrong_token_is_401_and_appends_nothing(
     assert (missing.status_code, wrong.status_code) == (401, 401)
     assert missing.headers["www-authenticate"] == "Bearer"
     assert authed.get("/healthz").status_code == 200  # health needs no token
-    assert runtime.engine.log.head() == 0
+    assert runtime.engine.log.head() == SEEDED
 
 
 def test_the_openapi_document_describes_every_route(client: TestClient) -> None:

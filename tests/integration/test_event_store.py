@@ -12,6 +12,7 @@ from eventsourcing.domain import Aggregate
 
 from api.runtime import Runtime, SchemaMissing
 from domain.registry import RegisteredModel, model_id
+from tests.support.positions import pos
 
 
 class Probe(Aggregate):
@@ -63,8 +64,8 @@ def test_restarting_the_process_loses_nothing(database_url: str) -> None:
         model = second.registry.load("bot")
         assert model.statuses == ["READY", "DEPLOYED", "READY"]
         second.engine.catch_up()
-        assert second.engine.log.head() == 5
-        assert all(s.position == 5 for s in second.engine.status())
+        assert second.engine.log.head() == pos(5)
+        assert all(s.position == pos(5) for s in second.engine.status())
     finally:
         second.close()
 
