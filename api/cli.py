@@ -28,6 +28,7 @@ from adapters.store import StoreConfigError
 from api.runtime import Runtime, SchemaMissing
 from api.settings import Settings, settings_error_message
 from domain.errors import DomainError, InvalidInput
+from domain.pricing import Price
 from domain.registry_service import Deployed
 from projections import deployments, registry
 from projections.audit import AuditFilter, audited_event_types, query_audit
@@ -43,9 +44,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Create the store's schema.", no_args_is_help=True)
+prices_app = typer.Typer(help="The price catalog: list and set prices with effective dates.", no_args_is_help=True)
 projections_app = typer.Typer(help="Status, rebuild and follow the read models.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(projections_app, name="projections")
+app.add_typer(prices_app, name="prices")
 
 out = Console()
 err = Console(stderr=True)
@@ -138,14 +141,17 @@ def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None
     out.print(table)
 
 
-def _parse_time(value: str | None, option: str) -> str | None:
-    if value is None:
-        return None
+def _parse_datetime(value: str, option: str) -> datetime:
+    """ISO 8601; a time without an offset is taken as UTC."""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidInput(f"{option} {value!r} is not an ISO 8601 time, e.g. 2026-11-26T14:02:00Z.") from None
-    return format_ts(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _parse_time(value: str | None, option: str) -> str | None:
+    return None if value is None else format_ts(_parse_datetime(value, option))
 
 
 # ------------------------------------------------------------------ registry
@@ -407,6 +413,76 @@ def projections_run(
     with opened(database_url, fresh=False) as rt:
         err.print(f"Following {rt.config.display_url} (Ctrl-C to stop) ...")
         rt.engine.follow(stop, interval=interval)
+
+
+# -------------------------------------------------------------------- prices
+
+
+def _price_row(p: Price) -> dict[str, Any]:
+    return {
+        "model": p.pattern,
+        "effective_from": p.effective_from,
+        **p.rates(),
+        "source": p.source,
+        "read_on": p.read_on,
+    }
+
+
+@command(prices_app, name="list")
+def prices_list(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="In force at this time (default: now)")] = None,
+    model: Annotated[str | None, typer.Option(help="Only the price that applies to this model")] = None,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """The prices in force now, or at a past time."""
+    at = _parse_datetime(as_of, "--as-of") if as_of else datetime.now(UTC)
+    with opened(database_url, fresh=False) as rt:
+        if model is not None:
+            price = rt.ledger.price_for(model, at)
+            if price is None:
+                raise _fail(f"No price applies to {model!r} at {format_ts(at)}: set one with `ft-cli prices set`.")
+            prices = [price]
+        else:
+            prices = rt.ledger.prices_at(at)
+    rows = [_price_row(p) for p in prices]
+    if as_json:
+        return print_json(rows)
+    _table(
+        f"Prices in force at {format_ts(at)} (USD)",
+        ["model", "from", "input/1M", "cached/1M", "output/1M", "training/1M", "training/h", "GPU-h"],
+        [[r["model"], r["effective_from"].date(), r["input_per_1m"], r["cached_input_per_1m"], r["output_per_1m"],
+          r["training_per_1m"], r["training_per_hour"], r["gpu_hour"]] for r in rows],
+    )  # fmt: skip
+
+
+@command(prices_app, name="set")
+def prices_set(
+    model: Annotated[str, typer.Argument(help="Model name, or a prefix ending in '*'")],
+    effective_from: Annotated[str, typer.Option("--effective-from", help="In force from (ISO 8601)")],
+    input_per_1m: Annotated[str | None, typer.Option("--input", help="USD per 1M input tokens")] = None,
+    output_per_1m: Annotated[str | None, typer.Option("--output", help="USD per 1M output tokens")] = None,
+    cached_input_per_1m: Annotated[str | None, typer.Option("--cached-input", help="USD per 1M cached tokens")] = None,
+    training_per_1m: Annotated[str | None, typer.Option("--training", help="USD per 1M training tokens")] = None,
+    training_per_hour: Annotated[str | None, typer.Option("--training-per-hour", help="USD per training hour")] = None,
+    gpu_hour: Annotated[str | None, typer.Option("--gpu-hour", help="Local models: USD per GPU-hour")] = None,
+    source: Annotated[str | None, typer.Option(help="Where the price comes from")] = None,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Add or override a price from a date on; costs recorded before keep their prices."""
+    starts = _parse_datetime(effective_from, "--effective-from")
+    with opened(database_url, fresh=False) as rt:
+        result = rt.ledger.set_price(
+            actor=actor, reason=reason, pattern=model, effective_from=starts,
+            input_per_1m=input_per_1m, output_per_1m=output_per_1m, cached_input_per_1m=cached_input_per_1m,
+            training_per_1m=training_per_1m, training_per_hour=training_per_hour, gpu_hour=gpu_hour, source=source,
+        )  # fmt: skip
+    if as_json:
+        return print_json(_price_row(result.price) | {"position": result.recorded.position})
+    out.print(f"Price of {result.price.pattern} set from {format_ts(result.price.effective_from)}.")
 
 
 # ------------------------------------------------------------------- service

@@ -7,6 +7,7 @@ kind of query allowed to) instead of keeping a projection.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,12 @@ from domain.pricing import CATALOG_ID, Price, PriceCatalog
 from domain.shipped_prices import shipped_prices
 
 SHIPPED_BY = "ft-lifecycle"
+
+
+@dataclass(frozen=True)
+class PriceRecorded:
+    price: Price
+    recorded: Recorded
 
 
 class CostLedger(FtApplication):
@@ -41,14 +48,14 @@ class CostLedger(FtApplication):
 
         return self.retrying(attempt, what="Seeding the price catalog")
 
-    def set_price(self, *, actor: str, reason: str | None = None, **fields: Any) -> tuple[Price, Recorded]:
+    def set_price(self, *, actor: str, reason: str | None = None, **fields: Any) -> PriceRecorded:
         price = Price.validate(**fields)
         actor = validate_actor(actor)
 
-        def attempt() -> tuple[Price, Recorded]:
+        def attempt() -> PriceRecorded:
             catalog = self.catalog() or PriceCatalog.open(actor=actor)
             catalog.set_price(price, actor=actor, reason=reason)
-            return price, self.record(catalog)
+            return PriceRecorded(price, self.record(catalog))
 
         return self.retrying(attempt, what=f"Setting the price of {price.pattern!r}")
 

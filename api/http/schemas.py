@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -46,7 +47,42 @@ class RollbackRequest(Request_):
     reason: Reason = None
 
 
+Rate = Annotated[Decimal | None, Field(ge=0, description="USD")]
+
+
+class PriceIn(Request_):
+    model: str = Field(description="A model name, or a prefix ending in '*'", examples=["ft:gpt-4o-mini-2024-07-18:*"])
+    effective_from: datetime = Field(description="In force from this time on (ISO 8601 with offset)")
+    input_per_1m: Rate = None
+    cached_input_per_1m: Rate = None
+    output_per_1m: Rate = None
+    training_per_1m: Rate = None
+    training_per_hour: Rate = None
+    gpu_hour: Rate = Field(None, ge=0, description="Local models: USD per GPU-hour (0: free)")
+    source: str | None = Field(None, max_length=500, description="Where the price comes from")
+    read_on: str | None = Field(None, max_length=40, description="When the source was read")
+    reason: Reason = None
+
+
 # ----------------------------------------------------------------- responses
+
+
+class PriceOut(BaseModel):
+    model: str
+    effective_from: datetime
+    input_per_1m: Decimal | None
+    cached_input_per_1m: Decimal | None
+    output_per_1m: Decimal | None
+    training_per_1m: Decimal | None
+    training_per_hour: Decimal | None
+    gpu_hour: Decimal | None
+    source: str | None
+    read_on: str | None
+
+
+class PriceSetOut(BaseModel):
+    price: PriceOut
+    position: Position
 
 
 class VersionOut(BaseModel):

@@ -1,0 +1,44 @@
+"""/v1/prices: the price catalog, as it is now or was at any time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from api.http.deps import CommandDep, ReaderDep, read
+from api.http.schemas import PriceIn, PriceOut, PriceSetOut, Problem
+from domain.errors import NotFound
+from domain.pricing import Price
+
+router = APIRouter(prefix="/v1/prices", tags=["prices"])
+
+
+def price_out(p: Price) -> PriceOut:
+    return PriceOut(model=p.pattern, effective_from=p.effective_from, source=p.source, read_on=p.read_on, **p.rates())
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PriceSetOut, responses={422: {"model": Problem}})
+async def set_price(body: PriceIn, cmd: CommandDep, response: Response) -> PriceSetOut:
+    """Adds a price, or overrides one, from `effective_from` on. Costs recorded before keep their prices."""
+    fields = body.model_dump(exclude={"model", "reason"})
+    result = await cmd.run(
+        lambda: cmd.runtime.ledger.set_price(actor=cmd.actor, reason=body.reason, pattern=body.model, **fields)
+    )
+    return PriceSetOut(price=price_out(result.price), position=result.recorded.position)
+
+
+@router.get("", response_model=list[PriceOut], responses={404: {"model": Problem}})
+async def list_prices(
+    runtime: ReaderDep,
+    as_of: Annotated[datetime | None, Query(description="In force at this time (default: now)")] = None,
+    model: Annotated[str | None, Query(description="Only the price that applies to this model name")] = None,
+) -> list[PriceOut]:
+    at = (as_of if as_of is None or as_of.tzinfo else as_of.replace(tzinfo=UTC)) or datetime.now(UTC)
+    if model is not None:
+        price = await read(runtime.ledger.price_for, model, at)
+        if price is None:
+            raise NotFound(f"No price applies to {model!r} at {at.isoformat()}: set one with POST /v1/prices.")
+        return [price_out(price)]
+    return [price_out(p) for p in await read(runtime.ledger.prices_at, at)]
