@@ -485,6 +485,43 @@ def prices_set(
     out.print(f"Price of {result.price.pattern} set from {format_ts(result.price.effective_from)}.")
 
 
+# --------------------------------------------------------------------- costs
+
+
+@command(name="record-training-cost", context_settings=NUMBERS_AS_ARGS)
+def record_training_cost(
+    job_id: str,
+    model_name: Annotated[str, typer.Argument(help="The model the job trained")],
+    base_model: Annotated[str, typer.Argument(help="Base model, e.g. gpt-4o-mini-2024-07-18")],
+    dataset_size: Annotated[int, typer.Argument(help="Training examples")],
+    training_tokens: Annotated[int, typer.Argument(help="Billed tokens, all epochs included")],
+    epochs: Annotated[int | None, typer.Option(help="Epochs")] = None,
+    hours: Annotated[str | None, typer.Option("--hours", help="Training hours (hourly or GPU-hour prices)")] = None,
+    total_cost: Annotated[str | None, typer.Option(help="USD; omitted: priced from the catalog")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="When the job ran (default: now)")] = None,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Record a job's training cost (priced from the catalog unless --total-cost is given)."""
+    when = _parse_datetime(at, "--at") if at else None
+    with opened(database_url, fresh=False) as rt:
+        r = rt.ledger.record_training_cost(
+            actor=actor, reason=reason, at=when, job_id=job_id, model_name=model_name, base_model=base_model,
+            dataset_size=dataset_size, training_tokens=training_tokens, epochs=epochs, training_hours=hours,
+            total_cost=total_cost,
+        )  # fmt: skip
+        rt.engine.reach(r.recorded.position)
+    result = {"job_id": job_id, "model_name": model_name, "total_cost": r.cost.total, "cost_source": r.cost.source,
+              "unit_price": r.cost.unit_price, "unit": r.cost.unit, "price_pattern": r.cost.price_pattern,
+              "position": r.recorded.position}  # fmt: skip
+    if as_json:
+        return print_json(result)
+    how = f" ({r.cost.unit_price} USD {r.cost.unit} from {r.cost.price_pattern})" if r.cost.unit else ""
+    out.print(f"Recorded training cost of {job_id}: {r.cost.total} USD{how}.")
+
+
 # ------------------------------------------------------------------- service
 
 

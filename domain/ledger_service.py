@@ -1,4 +1,4 @@
-"""Cost-ledger use cases: the price catalog (and, next, training and inference costs).
+"""Cost-ledger use cases: the price catalog and training costs (inference costs next).
 
 The catalog is one small aggregate; its history is the answer to "what was in
 force at time T", so `prices_at` replays it (a time-travel question, the one
@@ -8,12 +8,15 @@ kind of query allowed to) instead of keeping a projection.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from domain.application import FtApplication, Recorded, validate_actor
+from domain.costs import PricedCost, TrainingCost, TrainingJob, price_training, training_job_id
+from domain.errors import RuleViolation
 from domain.pricing import CATALOG_ID, Price, PriceCatalog
 from domain.shipped_prices import shipped_prices
 
@@ -23,6 +26,13 @@ SHIPPED_BY = "ft-lifecycle"
 @dataclass(frozen=True)
 class PriceRecorded:
     price: Price
+    recorded: Recorded
+
+
+@dataclass(frozen=True)
+class TrainingCostRecorded:
+    job: TrainingJob
+    cost: PricedCost
     recorded: Recorded
 
 
@@ -62,6 +72,23 @@ class CostLedger(FtApplication):
     def prices_at(self, at: datetime) -> list[Price]:
         catalog = self.catalog()
         return [] if catalog is None else catalog.in_force(at)
+
+    def record_training_cost(
+        self, *, actor: str, reason: str | None = None, at: datetime | None = None, **fields: Any
+    ) -> TrainingCostRecorded:
+        """Records a job's training cost once. Without `total_cost` it is priced from the
+        catalog at the job's time, and the event keeps the unit price it used."""
+        actor = validate_actor(actor)
+        job = TrainingJob.validate(at=at or datetime.now(UTC), **fields)
+        if training_job_id(job.job_id) in self.repository:
+            raise RuleViolation(f"The training cost of job {job.job_id!r} is already recorded.")
+        cost = price_training(job, None if job.total_cost is not None else self.price_for(job.base_model, job.at))
+        aggregate = TrainingCost.record(job, cost, actor=actor, reason=reason)
+        try:
+            recorded = self.record(aggregate)
+        except IntegrityError:  # recorded by a concurrent request in the meantime
+            raise RuleViolation(f"The training cost of job {job.job_id!r} is already recorded.") from None
+        return TrainingCostRecorded(job, cost, recorded)
 
     def price_for(self, model: str, at: datetime) -> Price | None:
         catalog = self.catalog()

@@ -8,31 +8,14 @@ clock or a store. The cost ledger supplies the inputs for a recorded model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from domain.errors import InvalidInput
+from domain.values import decimal_value
 
 DEFAULT_VALUE_PER_ERROR = Decimal("10")
 HUNDRED = Decimal(100)
-
-
-def _decimal(
-    field: str, value: Any, *, minimum: Decimal | None = Decimal(0), maximum: Decimal | None = None
-) -> Decimal:
-    if isinstance(value, bool):
-        raise InvalidInput(f"{field} must be a number, got {value!r}.")
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise InvalidInput(f"{field} must be a number, got {value!r}.") from None
-    if not number.is_finite():
-        raise InvalidInput(f"{field} must be a finite number, got {value!r}.")
-    if minimum is not None and number < minimum:
-        raise InvalidInput(f"{field} must be {minimum} or more, got {number}.")
-    if maximum is not None and number > maximum:
-        raise InvalidInput(f"{field} must be at most {maximum}, got {number}.")
-    return number
 
 
 @dataclass(frozen=True)
@@ -62,28 +45,28 @@ class RoiInputs:
         value_per_error: Any = DEFAULT_VALUE_PER_ERROR,
     ) -> RoiInputs:
         """Expected calls are given as a total, or as calls per day over a horizon of days."""
-        per_day = None if calls_per_day is None else _decimal("calls_per_day", calls_per_day)
+        per_day = None if calls_per_day is None else decimal_value("calls_per_day", calls_per_day)
         if calls is None:
             if per_day is None or days is None:
                 raise InvalidInput("Give the expected calls: either calls, or calls_per_day with days.")
-            total = per_day * _decimal("days", days)
+            total = per_day * decimal_value("days", days)
             if total != total.to_integral_value():
                 raise InvalidInput(f"calls_per_day x days must be a whole number of calls, got {total}.")
             calls = int(total)
         elif days is not None:
             raise InvalidInput("Give either calls, or calls_per_day with days, not both.")
-        calls_d = _decimal("calls", calls)
+        calls_d = decimal_value("calls", calls)
         if calls_d != calls_d.to_integral_value():
             raise InvalidInput(f"calls must be a whole number, got {calls}.")
         one = Decimal(1)
         return cls(
-            training_cost=_decimal("training_cost", training_cost),
-            base_cost_per_call=_decimal("base_cost_per_call", base_cost_per_call),
-            ft_cost_per_call=_decimal("ft_cost_per_call", ft_cost_per_call),
-            base_accuracy=_decimal("base_accuracy", base_accuracy, maximum=one),
-            ft_accuracy=_decimal("ft_accuracy", ft_accuracy, maximum=one),
+            training_cost=decimal_value("training_cost", training_cost),
+            base_cost_per_call=decimal_value("base_cost_per_call", base_cost_per_call),
+            ft_cost_per_call=decimal_value("ft_cost_per_call", ft_cost_per_call),
+            base_accuracy=decimal_value("base_accuracy", base_accuracy, maximum=one),
+            ft_accuracy=decimal_value("ft_accuracy", ft_accuracy, maximum=one),
             calls=int(calls_d),
-            value_per_error=_decimal("value_per_error", value_per_error),
+            value_per_error=decimal_value("value_per_error", value_per_error),
             calls_per_day=per_day,
         )
 

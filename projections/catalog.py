@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from projections.audit import AuditTrailProjection
+from projections.costs import CostProjection
 from projections.deployments import DeploymentStatusProjection
 from projections.engine import Projection
 from projections.registry import RegistryListingProjection
 
 
 def default_projections() -> list[Projection]:
-    return [DeploymentStatusProjection(), RegistryListingProjection(), AuditTrailProjection()]
+    return [DeploymentStatusProjection(), RegistryListingProjection(), AuditTrailProjection(), CostProjection()]

@@ -64,7 +64,51 @@ class PriceIn(Request_):
     reason: Reason = None
 
 
+class TrainingCostIn(Request_):
+    job_id: str = Field(min_length=1, max_length=256, examples=["ftjob-abc123"])
+    model_name: str = Field(min_length=1, max_length=256, description="The model the job trained")
+    base_model: str = Field(min_length=1, max_length=256, examples=["gpt-4o-mini-2024-07-18"])
+    dataset_size: int = Field(ge=0)
+    training_tokens: int = Field(ge=0, description="Billed (trained) tokens, all epochs included")
+    epochs: int | None = Field(None, ge=0)
+    training_hours: Decimal | None = Field(None, ge=0, description="For models priced per hour or GPU-hour")
+    total_cost: Decimal | None = Field(None, ge=0, description="USD; omitted: priced from the catalog")
+    at: datetime | None = Field(None, description="When the job ran (default: now); picks the price in force")
+    reason: Reason = None
+
+
 # ----------------------------------------------------------------- responses
+
+
+class TrainingCostOut(BaseModel):
+    job_id: str
+    model_name: str
+    base_model: str | None
+    dataset_size: int | None
+    training_tokens: int | None
+    epochs: int | None
+    training_hours: Decimal | None
+    at: str
+    total_cost: Decimal
+    cost_source: str = Field(description="given, or catalog")
+    unit_price: Decimal | None = Field(description="The catalog rate used (USD per unit)")
+    unit: str | None = Field(description="per_1m_tokens, per_hour or per_gpu_hour")
+    price_pattern: str | None
+    price_effective_from: str | None
+    recorded_by: str | None = None
+    position: int
+
+
+class ModelCostsOut(BaseModel):
+    model: str
+    training_cost: Decimal
+    jobs: int
+    inferences: int
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    inference_cost: Decimal
+    job_list: list[TrainingCostOut]
 
 
 class PriceOut(BaseModel):

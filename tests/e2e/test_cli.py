@@ -73,12 +73,13 @@ def test_the_registry_scenario_through_the_cli(database_url: str, tmp_path: Path
         ("deployments", pos(7)),
         ("registry", pos(7)),
         ("audit", pos(7)),
+        ("costs", pos(7)),
     ]
     assert (
         ft(database_url, "deployment-status", "--json").stdout,
         ft(database_url, "audit", "--json").stdout,
     ) == before
-    assert [p["lag"] for p in ft_json(database_url, "projections", "status")] == [0, 0, 0]
+    assert [p["lag"] for p in ft_json(database_url, "projections", "status")] == [0, 0, 0, 0]
 
     exported = tmp_path / "registry.json"
     assert ft_json(database_url, "export-registry", str(exported)) == {
@@ -128,7 +129,7 @@ def cli(runtime: Runtime):
         (("set-model-status", "bot", "LIVE"), "Unknown status 'LIVE'"),
         (("register-model", "bot", "b", "j", "5", "--cost", "lots"), "cost must be a decimal amount"),
         (("audit", "--since", "last tuesday"), "--since 'last tuesday' is not an ISO 8601 time"),
-        (("projections", "rebuild", "costs"), "Unknown projection 'costs'"),
+        (("projections", "rebuild", "prompts"), "Unknown projection 'prompts'"),
     ],
 )
 def test_a_refused_command_prints_one_line_exits_non_zero_and_appends_nothing(
@@ -170,7 +171,12 @@ def test_a_projection_worker_keeps_the_views_current_with_events_other_processes
             r = writer.registry.register_version("bot", base_model="b", job_id="j", dataset_size=1, actor="t")
             # the writer never applies its own events here: only the worker can bring the views to them
             assert writer.engine.wait_for(r.recorded.position, timeout=30)
-        assert {s.name: s.lag for s in writer.engine.status()} == {"audit": 0, "deployments": 0, "registry": 0}
+        assert {s.name: s.lag for s in writer.engine.status()} == {
+            "audit": 0,
+            "costs": 0,
+            "deployments": 0,
+            "registry": 0,
+        }
     finally:
         writer.close()
 

@@ -44,7 +44,7 @@ BAD_REQUESTS = [
     ("GET", "/v1/audit?type=Nope", None, 422, "Unknown event type 'Nope'"),
     ("GET", "/v1/audit?cursor=%%%", None, 422, "cursor is not valid"),
     ("GET", "/v1/deployments?as_of=yesterday", None, 422, "as_of"),
-    ("POST", "/v1/projections/costs/rebuild", None, 404, "Unknown projection 'costs'"),
+    ("POST", "/v1/projections/prompts/rebuild", None, 404, "Unknown projection 'prompts'"),
 ]
 
 

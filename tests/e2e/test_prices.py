@@ -53,7 +53,9 @@ def test_an_invalid_price_is_refused_and_appends_nothing(client: TestClient, run
 def test_prices_set_and_list_through_the_cli(runtime: Runtime) -> None:
     runner = CliRunner()
     url = ["--database-url", runtime.config.url]
-    done = runner.invoke(app, ["prices", "set", "llama3*", "--gpu-hour", "1.20", "--effective-from", "2026-01-01", *url])
+    done = runner.invoke(
+        app, ["prices", "set", "llama3*", "--gpu-hour", "1.20", "--effective-from", "2026-01-01", *url]
+    )
     assert done.exit_code == 0, done.stderr
     listed = runner.invoke(app, ["prices", "list", "--model", "llama3.2:1b", "--json", *url])
     assert listed.exit_code == 0 and '"gpu_hour": "1.20"' in listed.stdout

@@ -35,7 +35,7 @@ def test_catching_up_in_small_batches_projects_every_event_once(runtime: Runtime
     runtime.engine.batch_size = 7  # many batches, one ending mid-stream
     positions = runtime.engine.catch_up()
     head = runtime.engine.log.head()
-    assert history == 1200 and positions == {"audit": head, "deployments": head, "registry": head}
+    assert history == 1200 and positions == {"audit": head, "costs": head, "deployments": head, "registry": head}
     with runtime.db.read() as cur:
         assert cur.execute("SELECT COUNT(*) AS n FROM audit_log").fetchone()["n"] == history
         assert cur.execute("SELECT COUNT(*) AS n FROM dep_models").fetchone()["n"] == 30
@@ -165,8 +165,10 @@ def test_read_your_writes_waits_for_a_position_another_worker_applies(runtime: R
 
 
 def test_rebuilding_an_unknown_projection_names_the_known_ones(runtime: Runtime) -> None:
-    with pytest.raises(NotFound, match="Unknown projection 'costs': the projections are audit, deployments, registry"):
-        runtime.engine.rebuild("costs")
+    with pytest.raises(
+        NotFound, match="Unknown projection 'prompts': the projections are audit, costs, deployments, registry"
+    ):
+        runtime.engine.rebuild("prompts")
 
 
 def test_db_init_rebuilds_a_projection_whose_schema_version_changed(runtime: Runtime, history: int) -> None:

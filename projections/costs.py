@@ -1,0 +1,143 @@
+"""Costs: per job, per model and per day, kept as exact decimal totals.
+
+Totals are Decimals added in Python and stored as text: SQLite has no exact
+decimal type, and a sum must equal the sum of its records to the last digit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from domain.costs import TrainingCost
+from projections.database import Cursor, Database
+from projections.engine import LoggedEvent, Projection
+from projections.rows import Upserts, format_ts
+
+_MODEL_COLUMNS = (
+    "model, training_cost, jobs, inferences, input_tokens, cached_input_tokens, output_tokens, inference_cost"
+)
+_JOB_COLUMNS = (
+    "job_id, model_name, base_model, dataset_size, training_tokens, epochs, training_hours, at, total_cost, "
+    "cost_source, unit_price, unit, price_pattern, price_effective_from, recorded_by, position"
+)
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+class CostProjection(Projection):
+    name = "costs"
+    schema_version = 1
+    event_classes = (TrainingCost.Recorded,)
+    tables = {
+        "cost_jobs": (
+            "job_id TEXT PRIMARY KEY, model_name TEXT NOT NULL, base_model TEXT, dataset_size BIGINT, "
+            "training_tokens BIGINT, epochs INTEGER, training_hours TEXT, at TEXT NOT NULL, total_cost TEXT NOT NULL, "
+            "cost_source TEXT, unit_price TEXT, unit TEXT, price_pattern TEXT, price_effective_from TEXT, "
+            "recorded_by TEXT, position BIGINT NOT NULL"
+        ),
+        "cost_models": (
+            "model TEXT PRIMARY KEY, training_cost TEXT NOT NULL, jobs INTEGER NOT NULL, inferences BIGINT NOT NULL, "
+            "input_tokens BIGINT NOT NULL, cached_input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, "
+            "inference_cost TEXT NOT NULL"
+        ),
+        "cost_daily": (
+            "day TEXT NOT NULL, model TEXT NOT NULL, training_cost TEXT NOT NULL, jobs INTEGER NOT NULL, "
+            "inferences BIGINT NOT NULL, input_tokens BIGINT NOT NULL, cached_input_tokens BIGINT NOT NULL, "
+            "output_tokens BIGINT NOT NULL, inference_cost TEXT NOT NULL, PRIMARY KEY (day, model)"
+        ),
+    }
+    indexes = [("cost_jobs", "model_name")]
+
+    def apply(self, cur: Cursor, tables: dict[str, str], events: Sequence[LoggedEvent]) -> None:
+        jobs: list[tuple[Any, ...]] = []
+        totals = {"cost_models": Totals(("model",)), "cost_daily": Totals(("day", "model"))}
+        for logged in events:
+            e = logged.event
+            if isinstance(e, TrainingCost.Recorded):
+                at = format_ts(e.at)
+                jobs.append(
+                    (e.job_id, e.model_name, e.base_model, e.dataset_size, e.training_tokens, e.epochs,
+                     _text(e.training_hours), at, str(e.total_cost), e.cost_source, _text(e.unit_price), e.unit,
+                     e.price_pattern, None if e.price_effective_from is None else format_ts(e.price_effective_from),
+                     e.actor, logged.position)
+                )  # fmt: skip
+                totals["cost_models"].add((e.model_name,), training_cost=e.total_cost, jobs=1)
+                totals["cost_daily"].add((at[:10], e.model_name), training_cost=e.total_cost, jobs=1)
+        if jobs:
+            cur.executemany(
+                f"INSERT INTO {tables['cost_jobs']} ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 16)})",
+                jobs,
+            )
+        for table, batch in totals.items():
+            batch.flush(cur, tables[table])
+
+
+#: the running totals of cost_models and cost_daily, with their types
+TOTAL_COLUMNS: dict[str, type] = {
+    "training_cost": Decimal,
+    "jobs": int,
+    "inferences": int,
+    "input_tokens": int,
+    "cached_input_tokens": int,
+    "output_tokens": int,
+    "inference_cost": Decimal,
+}
+
+
+class Totals:
+    """A batch's additions to running totals, written once per row: read, add exactly, write."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.keys = keys
+        self.deltas: dict[tuple[str, ...], dict[str, Any]] = {}
+
+    def add(self, key: tuple[str, ...], **amounts: Any) -> None:
+        delta = self.deltas.setdefault(key, {})
+        for column, amount in amounts.items():
+            delta[column] = delta.get(column, 0) + amount
+
+    def flush(self, cur: Cursor, table: str) -> None:
+        if not self.deltas:
+            return
+        where = " AND ".join(f"{c} = ?" for c in self.keys)
+        upserts = Upserts(table, self.keys)
+        for key, delta in self.deltas.items():
+            row = cur.execute(f"SELECT {', '.join(TOTAL_COLUMNS)} FROM {table} WHERE {where}", key).fetchone()
+            new = {}
+            for column, kind in TOTAL_COLUMNS.items():
+                stored = kind(row[column]) if row else kind(0)
+                total = stored + delta.get(column, 0)
+                new[column] = str(total) if kind is Decimal else total
+            upserts.set(key, **new)
+        upserts.flush(cur)
+
+
+# --------------------------------------------------------------------- queries
+
+
+def _decimal(row: dict[str, Any], *columns: str) -> dict[str, Any]:
+    return {**row, **{c: None if row[c] is None else Decimal(row[c]) for c in columns}}
+
+
+def job_cost(db: Database, job_id: str) -> dict[str, Any] | None:
+    with db.read() as cur:
+        row = cur.execute(f"SELECT {_JOB_COLUMNS} FROM cost_jobs WHERE job_id = ?", (job_id,)).fetchone()
+    return None if row is None else _decimal(row, "total_cost", "unit_price", "training_hours")
+
+
+def model_costs(db: Database, model: str) -> dict[str, Any] | None:
+    """A model's training and inference totals, with its jobs."""
+    with db.read() as cur:
+        row = cur.execute(f"SELECT {_MODEL_COLUMNS} FROM cost_models WHERE model = ?", (model,)).fetchone()
+        jobs = cur.execute(
+            f"SELECT {_JOB_COLUMNS} FROM cost_jobs WHERE model_name = ? ORDER BY position", (model,)
+        ).fetchall()
+    if row is None:
+        return None
+    return _decimal(row, "training_cost", "inference_cost") | {
+        "job_list": [_decimal(j, "total_cost", "unit_price", "training_hours") for j in jobs]
+    }
