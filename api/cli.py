@@ -22,16 +22,19 @@ import typer
 from eventsourcing.persistence import OperationalError, PersistenceError
 from pydantic import ValidationError
 from rich.console import Console
+from rich.progress import Progress, TextColumn
 from rich.table import Table
 
 from adapters.store import StoreConfigError
 from api.runtime import Runtime, SchemaMissing
 from api.settings import Settings, settings_error_message
 from domain.errors import DomainError, InvalidInput
+from domain.inference import MAX_BATCH, BatchRejected
 from domain.pricing import Price
 from domain.registry_service import Deployed
 from projections import deployments, registry
 from projections.audit import AuditFilter, audited_event_types, query_audit
+from projections.costs import cost_summary
 from projections.rows import format_ts
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -520,6 +523,91 @@ def record_training_cost(
         return print_json(result)
     how = f" ({r.cost.unit_price} USD {r.cost.unit} from {r.cost.price_pattern})" if r.cost.unit else ""
     out.print(f"Recorded training cost of {job_id}: {r.cost.total} USD{how}.")
+
+
+@command(name="import-inferences")
+def import_inferences(
+    file: Annotated[Path, typer.Argument(help="JSONL: one inference record per line", exists=True, dir_okay=False)],
+    batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Records per appended batch")] = MAX_BATCH,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Import inference records from a JSONL file of any size, in batches, with a progress bar.
+
+    Records already stored are skipped, so an interrupted import can simply be run again. A batch with
+    a bad line is rejected whole and the import stops there, listing every bad line of that batch."""
+    totals = {"file": str(file), "lines": 0, "accepted": 0, "duplicates": 0, "batches": 0, "position": None}
+    with opened(database_url, fresh=False) as rt, file.open("rb") as handle:
+        progress = Progress(*Progress.get_default_columns(), TextColumn("{task.fields[records]} records"),
+                            console=err, disable=as_json, transient=True)  # fmt: skip
+        with progress:
+            task = progress.add_task(f"Importing {file.name}", total=file.stat().st_size, records=0)
+            for lines, records in _jsonl_batches(handle, batch_size):
+                try:
+                    r = rt.record_inferences(records, actor=actor)
+                except BatchRejected as e:
+                    bad = "; ".join(f"line {lines[x.index]}: {x.message}" for x in e.errors[:20])
+                    more = f" (and {len(e.errors) - 20} more)" if len(e.errors) > 20 else ""
+                    raise _fail(
+                        f"{file}: {len(e.errors)} invalid record(s) in the batch of lines {lines[0]}-{lines[-1]}, "
+                        f"which was not imported ({totals['accepted']} records before it were): {bad}{more}"
+                    ) from None
+                totals["lines"] = lines[-1]
+                totals["batches"] += 1
+                totals["accepted"] += r.accepted
+                totals["duplicates"] += len(r.duplicates)
+                if r.recorded is not None:
+                    totals["position"] = r.recorded.position
+                progress.update(task, completed=handle.tell(), records=totals["accepted"])
+        rt.engine.catch_up()
+    if as_json:
+        return print_json(totals)
+    skipped = f"; {totals['duplicates']:,} already stored" if totals["duplicates"] else ""
+    out.print(f"Imported {totals['accepted']:,} records from {file} in {totals['batches']} batches{skipped}.")
+
+
+def _jsonl_batches(handle: Any, size: int) -> Iterator[tuple[list[int], list[Any]]]:
+    """(line numbers, parsed records) per batch; a malformed line stops with its number."""
+    lines: list[int] = []
+    records: list[Any] = []
+    for number, raw in enumerate(handle, start=1):
+        if not raw.strip():
+            continue
+        try:
+            records.append(json.loads(raw))
+        except ValueError as e:
+            raise _fail(f"line {number} is not valid JSON ({e.msg}); nothing from its batch was imported") from None
+        lines.append(number)
+        if len(records) == size:
+            yield lines, records
+            lines, records = [], []
+    if records:
+        yield lines, records
+
+
+@command(name="cost-summary")
+def cost_summary_command(
+    since: Annotated[str | None, typer.Option(help="First day of the per-day rows (YYYY-MM-DD)")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day of the per-day rows (YYYY-MM-DD)")] = None,
+    days: Annotated[bool, typer.Option("--days", help="Also show the per-day rows")] = False,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Training and inference costs per model, overall and per day."""
+    with opened(database_url) as rt:
+        summary = cost_summary(rt.db, since=since, until=until)
+    if as_json:
+        return print_json(summary)
+    columns = ["model", "training", "jobs", "calls", "tokens in", "tokens out", "inference", "per call"]
+
+    def row(name: str, t: dict[str, Any]) -> list[Any]:
+        return [name, t["training_cost"], t["jobs"], f"{t['inferences']:,}", f"{t['input_tokens']:,}",
+                f"{t['output_tokens']:,}", t["inference_cost"], t["cost_per_call"]]  # fmt: skip
+
+    _table("Costs (USD)", columns, [row(m["model"], m) for m in summary["models"]] + [row("TOTAL", summary["total"])])
+    if days:
+        _table("Per day", ["day", *columns], [[d["day"], *row(d["model"], d)] for d in summary["days"]])
 
 
 # ------------------------------------------------------------------- service

@@ -7,13 +7,15 @@ import threading
 import zlib
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 from adapters.database import PostgresDatabase, open_database
 from adapters.idempotency import IdempotencyStore
 from adapters.store import StoreConfig, parse_database_url
-from domain.ledger_service import CostLedger
+from domain.ledger_service import CostLedger, InferencesRecorded
 from domain.registry_service import Registry
 from projections.catalog import default_projections
+from projections.costs import stored_inference_ids
 from projections.database import Database
 from projections.engine import EventLog, ProjectionEngine, RebuildReport
 
@@ -110,8 +112,16 @@ class Runtime:
     def stop_following(self) -> None:
         if self._follower is not None:
             self._stop.set()
+            self.engine.poke()
             self._follower.join(timeout=10)
             self._follower = None
+
+    def stored_inference_ids(self, ids: list[str]) -> set[str]:
+        """Which record ids the cost projection already holds (the ledger's duplicate check)."""
+        return stored_inference_ids(self.db, ids)
+
+    def record_inferences(self, records: list[Any], *, actor: str) -> InferencesRecorded:
+        return self.ledger.record_inferences(records, actor=actor, stored=self.stored_inference_ids)
 
     def close(self) -> None:
         self.stop_following()

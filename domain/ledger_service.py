@@ -1,4 +1,4 @@
-"""Cost-ledger use cases: the price catalog and training costs (inference costs next).
+"""Cost-ledger use cases: the price catalog, training costs and inference records.
 
 The catalog is one small aggregate; its history is the answer to "what was in
 force at time T", so `prices_at` replays it (a time-travel question, the one
@@ -7,6 +7,7 @@ kind of query allowed to) instead of keeping a projection.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 from domain.application import FtApplication, Recorded, validate_actor
 from domain.costs import PricedCost, TrainingCost, TrainingJob, price_training, training_job_id
 from domain.errors import RuleViolation
+from domain.inference import BatchRejected, InferenceBatch, RecordError, parse_batch, price_records
 from domain.pricing import CATALOG_ID, Price, PriceCatalog
 from domain.shipped_prices import shipped_prices
 
@@ -27,6 +29,15 @@ SHIPPED_BY = "ft-lifecycle"
 class PriceRecorded:
     price: Price
     recorded: Recorded
+
+
+@dataclass(frozen=True)
+class InferencesRecorded:
+    accepted: int
+    #: ids already stored (by an earlier batch), left out and not counted again
+    duplicates: list[str]
+    #: None when every record was a duplicate: nothing was appended
+    recorded: Recorded | None
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,37 @@ class CostLedger(FtApplication):
         except IntegrityError:  # recorded by a concurrent request in the meantime
             raise RuleViolation(f"The training cost of job {job.job_id!r} is already recorded.") from None
         return TrainingCostRecorded(job, cost, recorded)
+
+    def record_inferences(
+        self,
+        raw: Sequence[Any],
+        *,
+        actor: str,
+        stored: Callable[[list[str]], set[str]],
+        now: datetime | None = None,
+    ) -> InferencesRecorded:
+        """Appends a batch of inference records as one event, without reading prior state.
+
+        `stored` says which ids an earlier batch already holds (the cost projection's
+        index); they are reported and left out. Invalid batches are rejected whole."""
+        actor = validate_actor(actor)
+        records, errors = parse_batch(raw, now or datetime.now(UTC))
+        already = stored([r.id for _, r in records])
+        fresh = [(i, r) for i, r in records if r.id not in already]
+        catalog = self.catalog()
+        price_for = catalog.price_at if catalog is not None else (lambda model, at: None)
+        batch, unpriced = price_records([r for _, r in fresh], price_for)
+        errors += [RecordError(fresh[e.index][0], e.message, e.id) for e in unpriced]  # positions as sent
+        if errors:
+            raise BatchRejected(sorted(errors, key=lambda e: e.index))
+        duplicates = sorted(already)
+        if not batch.records:
+            return InferencesRecorded(0, duplicates, None)
+        try:
+            recorded = self.record(InferenceBatch.record(batch, actor=actor))
+        except IntegrityError:  # this very batch was appended already (a retry)
+            return InferencesRecorded(0, sorted(duplicates + [r["id"] for r in batch.records]), None)
+        return InferencesRecorded(len(batch.records), duplicates, recorded)
 
     def price_for(self, model: str, at: datetime) -> Price | None:
         catalog = self.catalog()

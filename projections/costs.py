@@ -6,11 +6,14 @@ decimal type, and a sum must equal the sum of its records to the last digit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from domain.costs import TrainingCost
+from domain.inference import InferenceBatch
 from projections.database import Cursor, Database
 from projections.engine import LoggedEvent, Projection
 from projections.rows import Upserts, format_ts
@@ -30,8 +33,8 @@ def _text(value: Decimal | None) -> str | None:
 
 class CostProjection(Projection):
     name = "costs"
-    schema_version = 1
-    event_classes = (TrainingCost.Recorded,)
+    schema_version = 2
+    event_classes = (TrainingCost.Recorded, InferenceBatch.Recorded)
     tables = {
         "cost_jobs": (
             "job_id TEXT PRIMARY KEY, model_name TEXT NOT NULL, base_model TEXT, dataset_size BIGINT, "
@@ -44,16 +47,23 @@ class CostProjection(Projection):
             "input_tokens BIGINT NOT NULL, cached_input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, "
             "inference_cost TEXT NOT NULL"
         ),
+        "inference_records": (
+            "id TEXT PRIMARY KEY, model TEXT NOT NULL, at TEXT NOT NULL, input_tokens BIGINT NOT NULL, "
+            "cached_input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, latency_ms DOUBLE PRECISION, "
+            "cost TEXT NOT NULL, cost_source TEXT NOT NULL, price TEXT, is_fine_tuned BOOLEAN NOT NULL, "
+            "ab_test TEXT, tags TEXT, position BIGINT NOT NULL"
+        ),
         "cost_daily": (
             "day TEXT NOT NULL, model TEXT NOT NULL, training_cost TEXT NOT NULL, jobs INTEGER NOT NULL, "
             "inferences BIGINT NOT NULL, input_tokens BIGINT NOT NULL, cached_input_tokens BIGINT NOT NULL, "
             "output_tokens BIGINT NOT NULL, inference_cost TEXT NOT NULL, PRIMARY KEY (day, model)"
         ),
     }
-    indexes = [("cost_jobs", "model_name")]
+    indexes = [("cost_jobs", "model_name"), ("inference_records", "model, at")]
 
     def apply(self, cur: Cursor, tables: dict[str, str], events: Sequence[LoggedEvent]) -> None:
         jobs: list[tuple[Any, ...]] = []
+        inferences: list[tuple[int, list[dict[str, Any]]]] = []
         totals = {"cost_models": Totals(("model",)), "cost_daily": Totals(("day", "model"))}
         for logged in events:
             e = logged.event
@@ -67,6 +77,10 @@ class CostProjection(Projection):
                 )  # fmt: skip
                 totals["cost_models"].add((e.model_name,), training_cost=e.total_cost, jobs=1)
                 totals["cost_daily"].add((at[:10], e.model_name), training_cost=e.total_cost, jobs=1)
+            elif isinstance(e, InferenceBatch.Recorded):
+                inferences.append((logged.position, e.records))
+        if inferences:
+            self._apply_inferences(cur, tables["inference_records"], inferences, totals)
         if jobs:
             cur.executemany(
                 f"INSERT INTO {tables['cost_jobs']} ({_JOB_COLUMNS}) VALUES ({', '.join('?' * 16)})",
@@ -74,6 +88,48 @@ class CostProjection(Projection):
             )
         for table, batch in totals.items():
             batch.flush(cur, tables[table])
+
+    @staticmethod
+    def _apply_inferences(
+        cur: Cursor, table: str, batches: list[tuple[int, list[dict[str, Any]]]], totals: dict[str, Totals]
+    ) -> None:
+        """Counts each record id once: ids stored by an earlier batch, or repeated in this one, are skipped."""
+        ids = [r["id"] for _, records in batches for r in records]
+        known = stored_ids(cur, table, ids)
+        rows = []
+        for position, records in batches:
+            for r in records:
+                if r["id"] in known:
+                    continue
+                known.add(r["id"])
+                at = datetime.fromisoformat(r["at"])
+                stamp = format_ts(at)
+                rows.append(
+                    (r["id"], r["model"], stamp, r["input_tokens"], r["cached_input_tokens"], r["output_tokens"],
+                     r["latency_ms"], r["cost"], r["cost_source"], r["price"], r["is_fine_tuned"], r["ab_test"],
+                     json.dumps(r["tags"]) if r["tags"] else None, position)
+                )  # fmt: skip
+                amounts = {
+                    "inferences": 1, "input_tokens": r["input_tokens"], "cached_input_tokens": r["cached_input_tokens"],
+                    "output_tokens": r["output_tokens"], "inference_cost": Decimal(r["cost"]),
+                }  # fmt: skip
+                totals["cost_models"].add((r["model"],), **amounts)
+                totals["cost_daily"].add((stamp[:10], r["model"]), **amounts)
+        cur.executemany(
+            f"INSERT INTO {table} (id, model, at, input_tokens, cached_input_tokens, output_tokens, latency_ms, cost, "
+            f"cost_source, price, is_fine_tuned, ab_test, tags, position) VALUES ({', '.join('?' * 14)})",
+            rows,
+        )
+
+
+def stored_ids(cur: Cursor, table: str, ids: Sequence[str], chunk: int = 900) -> set[str]:
+    """Which of `ids` are stored already (in chunks: SQLite limits the number of parameters)."""
+    found: set[str] = set()
+    for start in range(0, len(ids), chunk):
+        part = ids[start : start + chunk]
+        rows = cur.execute(f"SELECT id FROM {table} WHERE id IN ({', '.join('?' * len(part))})", part).fetchall()
+        found.update(r["id"] for r in rows)
+    return found
 
 
 #: the running totals of cost_models and cost_daily, with their types
@@ -140,4 +196,40 @@ def model_costs(db: Database, model: str) -> dict[str, Any] | None:
         return None
     return _decimal(row, "training_cost", "inference_cost") | {
         "job_list": [_decimal(j, "total_cost", "unit_price", "training_hours") for j in jobs]
+    }
+
+
+def stored_inference_ids(db: Database, ids: Sequence[str]) -> set[str]:
+    with db.read() as cur:
+        return stored_ids(cur, "inference_records", ids)
+
+
+def _typed(row: dict[str, Any]) -> dict[str, Any]:
+    """Stored totals as numbers, with the cost per call (None before the first call)."""
+    values = {c: kind(row[c]) for c, kind in TOTAL_COLUMNS.items()}
+    calls = values["inferences"]
+    return values | {"cost_per_call": values["inference_cost"] / calls if calls else None}
+
+
+def cost_summary(db: Database, *, since: str | None = None, until: str | None = None) -> dict[str, Any]:
+    """Per model and overall: training cost and jobs, inference count, tokens, cost and cost per call;
+    and the same per day and model. `since`/`until` (YYYY-MM-DD, inclusive) bound the days."""
+    clauses, params = [], []
+    if since:
+        clauses.append("day >= ?")
+        params.append(since)
+    if until:
+        clauses.append("day <= ?")
+        params.append(until)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    with db.read() as cur:
+        models = cur.execute(f"SELECT {_MODEL_COLUMNS} FROM cost_models ORDER BY model").fetchall()
+        days = cur.execute(
+            f"SELECT day, {_MODEL_COLUMNS} FROM cost_daily {where} ORDER BY day, model", params
+        ).fetchall()
+    overall = {c: sum((kind(m[c]) for m in models), kind(0)) for c, kind in TOTAL_COLUMNS.items()}
+    return {
+        "models": [{"model": m["model"]} | _typed(m) for m in models],
+        "total": _typed(overall),
+        "days": [{"day": d["day"], "model": d["model"]} | _typed(d) for d in days],
     }

@@ -172,6 +172,7 @@ class ProjectionEngine:
         self._local_locks = {name: threading.Lock() for name in self.projections}
         self._advanced = threading.Condition()
         self._known_positions: dict[str, int] = {}
+        self._wake = threading.Event()
 
     # ------------------------------------------------------------------ schema
 
@@ -372,7 +373,12 @@ class ProjectionEngine:
                 self.catch_up(wait=False)
             except Exception:  # keep following; the next round retries from the stored position
                 log.exception("projection catch-up failed; retrying")
-            stop.wait(interval)
+            self._wake.wait(interval)
+            self._wake.clear()
+
+    def poke(self) -> None:
+        """Wakes the follower now (after a write whose caller does not wait for the projections)."""
+        self._wake.set()
 
     # ----------------------------------------------------------------- rebuild
 

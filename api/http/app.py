@@ -24,6 +24,10 @@ an audit trail of every change, and deployment status at any past time.
 """
 
 
+#: a batch of 10,000 inference records is a few MB; anything far larger is refused before parsing
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -45,6 +49,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
     )
     app.state.settings = settings
     if runtime is not None:

@@ -63,13 +63,20 @@ class CommandContext:
     actor: str
     expected_version: int | None = None
 
-    async def run(self, command: Callable[[], T]) -> T:
+    async def run(self, command: Callable[[], T], *, settle: bool = True) -> T:
         """Runs a blocking command in the thread pool and, in the same hop, brings this
-        process's projections up to its events (read-your-writes for the next request)."""
+        process's projections up to its events (read-your-writes for the next request).
+        With settle=False (bulk ingestion) the background follower is woken instead, and
+        readers pass `min_position`."""
 
         def run_and_settle() -> T:
             result = command()
-            self.runtime.engine.reach(result.recorded.position)  # type: ignore[attr-defined]
+            recorded = result.recorded  # type: ignore[attr-defined]
+            if recorded is not None:
+                if settle:
+                    self.runtime.engine.reach(recorded.position)
+                else:
+                    self.runtime.engine.poke()
             return result
 
         return await run_in_threadpool(run_and_settle)

@@ -19,6 +19,7 @@ from domain.errors import (
     PreconditionFailed,
     RuleViolation,
 )
+from domain.inference import BatchRejected
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ def _describe(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+        if isinstance(exc, BatchRejected):  # every bad record, by its index in the batch
+            items = [{"index": e.index, "id": e.id, "message": e.message} for e in exc.errors]
+            return problem(status_for(exc), exc.slug, exc.title, exc.detail, errors=items)
         return problem(status_for(exc), exc.slug, exc.title, exc.detail)
 
     @app.exception_handler(ApiProblem)

@@ -77,7 +77,58 @@ class TrainingCostIn(Request_):
     reason: Reason = None
 
 
+class InferenceRecordIn(BaseModel):
+    """One inference: documented here; the service validates each record and lists every bad one."""
+
+    id: str = Field(description="Client-chosen and unique: a retry with the same id is not counted twice")
+    model: str = Field(examples=["ft:gpt-4o-mini-2024-07-18:acme::abc123"])
+    at: datetime | None = Field(None, description="Default: now. Picks the price in force")
+    input_tokens: int = Field(ge=0, description="All input tokens, cached ones included")
+    cached_input_tokens: int = Field(0, ge=0)
+    output_tokens: int = Field(ge=0)
+    latency_ms: float = Field(0, ge=0)
+    cost: Decimal | None = Field(None, ge=0, description="USD; omitted: computed from the price catalog")
+    is_fine_tuned: bool = False
+    ab_test: str | None = None
+    tags: list[str] = []
+
+
+class InferenceBatchIn(BaseModel):
+    records: list[InferenceRecordIn] = Field(max_length=10_000)
+
+
 # ----------------------------------------------------------------- responses
+
+
+class InferencesOut(BaseModel):
+    accepted: int = Field(description="Records appended and counted")
+    duplicates: list[str] = Field(description="Ids already stored: left out, not counted again")
+    position: int | None = Field(description="Log position of the batch; null when nothing was appended")
+
+
+class CostTotalsOut(BaseModel):
+    training_cost: Decimal
+    jobs: int
+    inferences: int
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    inference_cost: Decimal
+    cost_per_call: Decimal | None
+
+
+class ModelCostTotalsOut(CostTotalsOut):
+    model: str
+
+
+class DayCostTotalsOut(ModelCostTotalsOut):
+    day: str
+
+
+class CostSummaryOut(BaseModel):
+    models: list[ModelCostTotalsOut]
+    total: CostTotalsOut
+    days: list[DayCostTotalsOut]
 
 
 class TrainingCostOut(BaseModel):

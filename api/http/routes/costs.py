@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Query, Request, status
 
 from api.http.deps import CommandDep, ReaderDep, read
-from api.http.schemas import ModelCostsOut, Problem, TrainingCostIn, TrainingCostOut
+from api.http.errors import ApiProblem
+from api.http.schemas import (
+    CostSummaryOut,
+    InferenceBatchIn,
+    InferencesOut,
+    ModelCostsOut,
+    Problem,
+    TrainingCostIn,
+    TrainingCostOut,
+)
 from domain.errors import NotFound
-from projections.costs import job_cost, model_costs
+from projections.costs import cost_summary, job_cost, model_costs
 from projections.rows import format_ts
 
 router = APIRouter(tags=["costs"])
@@ -52,3 +63,54 @@ async def get_model_costs(runtime: ReaderDep, name: Annotated[str, Path()]) -> M
     if found is None:
         raise NotFound(f"No costs are recorded for model {name!r}.")
     return ModelCostsOut(**found)
+
+
+@router.post(
+    "/v1/inferences",
+    response_model=InferencesOut,
+    responses={400: {"model": Problem}, 422: {"model": Problem, "description": "Every invalid record, by index"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": InferenceBatchIn.model_json_schema(ref_template="#/components/schemas/{model}")
+                }
+            },
+        }
+    },
+)
+async def record_inferences(request: Request, cmd: CommandDep) -> InferencesOut:
+    """Records a batch of up to 10,000 inferences as one event. A record whose id is already
+    stored is reported in `duplicates` and not counted again, so retries are safe. A batch with an
+    invalid record is rejected whole, with every bad record listed. The cost projections follow in
+    the background: read with `min_position` to wait for them."""
+    # The body is parsed here, once, instead of by a pydantic model per record: the domain
+    # validates every record anyway and lists each bad one with its index.
+    try:
+        payload = json.loads(await request.body())
+    except ValueError:
+        raise ApiProblem(400, "malformed-json", "Malformed JSON", "The request body is not valid JSON.") from None
+    records = payload.get("records") if isinstance(payload, dict) else None
+    if not isinstance(records, list):
+        raise ApiProblem(
+            422, "invalid-input", "Invalid input", 'The body must be {"records": [...]}, a list of records.'
+        )
+    r = await cmd.run(lambda: cmd.runtime.record_inferences(records, actor=cmd.actor), settle=False)
+    return InferencesOut(
+        accepted=r.accepted,
+        duplicates=r.duplicates,
+        position=None if r.recorded is None else r.recorded.position,
+    )
+
+
+@router.get("/v1/costs/summary", response_model=CostSummaryOut)
+async def get_cost_summary(
+    runtime: ReaderDep,
+    since: Annotated[date | None, Query(description="First day of the per-day rows (UTC)")] = None,
+    until: Annotated[date | None, Query(description="Last day of the per-day rows (UTC)")] = None,
+) -> CostSummaryOut:
+    """Per model and overall: training cost and jobs, inferences, tokens, inference cost and cost per
+    call; and the same per day."""
+    summary = await read(cost_summary, runtime.db, since=since and since.isoformat(), until=until and until.isoformat())
+    return CostSummaryOut(**summary)

@@ -1,0 +1,272 @@
+"""Inference records: the high-volume path of the cost ledger.
+
+A batch of up to 10,000 records becomes one event of a one-event aggregate, so
+appending never reads prior state and costs one insert per batch. The batch's id
+is derived from its record ids, so the same batch sent twice hits the store's
+key instead of counting twice; records already stored by another batch are left
+out before appending, and the cost projection counts each record id once.
+
+Each record's cost is computed here, in the command, from the catalog price in
+force at the record's time (unless the caller gave one); the event keeps the
+cost and the catalog entries it used, so a replay never reprices anything.
+Record fields are plain JSON values (decimals as text) to keep 10,000 of them
+cheap to encode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import InvalidInput
+from domain.pricing import MS_PER_HOUR, PER_MILLION, Price
+from domain.registry import FT_NAMESPACE, MAX_TEXT_LENGTH
+from domain.values import decimal_value
+
+MAX_BATCH = 10_000
+MAX_TAGS = 20
+FIELDS = {
+    "id", "model", "at", "input_tokens", "cached_input_tokens", "output_tokens", "latency_ms", "cost",
+    "is_fine_tuned", "ab_test", "tags",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """What is wrong with one record: its place in the batch (or line in a file) and why."""
+
+    index: int
+    message: str
+    id: str | None = None
+
+
+class BatchRejected(InvalidInput):
+    """A batch with invalid records is rejected whole; `errors` lists every bad record."""
+
+    slug = "invalid-records"
+    title = "Invalid records"
+
+    def __init__(self, errors: list[RecordError], *, what: str = "record", offset: int = 0) -> None:
+        self.errors = errors
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(
+            f"The batch was rejected, nothing was recorded: {len(errors)} invalid {what}(s); "
+            f"{what} {first.index + offset}: {first.message}{more}."
+        )
+
+
+def _parse_at(value: Any, now: datetime) -> datetime:
+    if value is None:
+        return now
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"at {value!r} is not an ISO 8601 time") from None
+    else:
+        raise ValueError(f"at must be an ISO 8601 time, got {value!r}")
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _tokens(record: dict[str, Any], name: str, default: int | None = None) -> int:
+    value = record.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number of tokens, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, got {value}")
+    return value
+
+
+def _text(record: dict[str, Any], name: str, *, required: bool) -> str | None:
+    value = record.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} is required (a non-empty text)")
+    if len(value) > MAX_TEXT_LENGTH:
+        raise ValueError(f"{name} is longer than {MAX_TEXT_LENGTH} characters")
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class InferenceRecord:
+    id: str
+    model: str
+    at: datetime
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    latency_ms: float
+    cost: Decimal | None
+    is_fine_tuned: bool
+    ab_test: str | None
+    tags: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, record: Any, now: datetime) -> InferenceRecord:
+        """Raises ValueError with the reason; the caller adds where the record is."""
+        if not isinstance(record, dict):
+            raise ValueError(f"a record must be a JSON object, got {type(record).__name__}")
+        unknown = set(record) - FIELDS
+        if unknown:
+            raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
+        input_tokens = _tokens(record, "input_tokens")
+        cached = _tokens(record, "cached_input_tokens", 0)
+        if cached > input_tokens:
+            raise ValueError(f"cached_input_tokens ({cached}) cannot exceed input_tokens ({input_tokens})")
+        latency = record.get("latency_ms", 0)
+        if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not math.isfinite(latency):
+            raise ValueError(f"latency_ms must be a number of milliseconds, got {latency!r}")
+        if latency < 0:
+            raise ValueError(f"latency_ms must be 0 or more, got {latency}")
+        cost = record.get("cost")
+        if cost is not None:
+            try:
+                cost = decimal_value("cost", cost)
+            except InvalidInput as e:
+                raise ValueError(e.detail.rstrip(".")) from None
+        fine_tuned = record.get("is_fine_tuned", False)
+        if not isinstance(fine_tuned, bool):
+            raise ValueError(f"is_fine_tuned must be true or false, got {fine_tuned!r}")
+        tags = record.get("tags") or []
+        if not isinstance(tags, list) or len(tags) > MAX_TAGS or not all(isinstance(t, str) for t in tags):
+            raise ValueError(f"tags must be a list of at most {MAX_TAGS} texts")
+        return cls(
+            id=_text(record, "id", required=True),  # type: ignore[arg-type]
+            model=_text(record, "model", required=True),  # type: ignore[arg-type]
+            at=_parse_at(record.get("at"), now),
+            input_tokens=input_tokens,
+            cached_input_tokens=cached,
+            output_tokens=_tokens(record, "output_tokens"),
+            latency_ms=float(latency),
+            cost=cost,
+            is_fine_tuned=fine_tuned,
+            ab_test=_text(record, "ab_test", required=False),
+            tags=tuple(tags),
+        )
+
+
+def price_key(price: Price) -> str:
+    return f"{price.pattern}@{price.effective_from.isoformat()}"
+
+
+def inference_cost(record: InferenceRecord, price: Price) -> Decimal:
+    """Tokens at the per-1M rates (cached input at its own rate where there is one),
+    or, for local models priced per GPU-hour, the call's latency at that rate."""
+    if price.input_per_1m is not None or price.output_per_1m is not None:
+        if price.input_per_1m is None or price.output_per_1m is None:
+            raise ValueError(f"the price of {price.pattern!r} lacks an input or output rate")
+        cached_rate = price.cached_input_per_1m if price.cached_input_per_1m is not None else price.input_per_1m
+        uncached = record.input_tokens - record.cached_input_tokens
+        return (
+            uncached * price.input_per_1m
+            + record.cached_input_tokens * cached_rate
+            + record.output_tokens * price.output_per_1m
+        ) / PER_MILLION
+    if price.gpu_hour is not None:
+        return Decimal(str(record.latency_ms)) * price.gpu_hour / MS_PER_HOUR
+    raise ValueError(f"the price of {price.pattern!r} has no inference rate")
+
+
+@dataclass
+class PricedBatch:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    prices: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def price_records(
+    records: Sequence[InferenceRecord], price_for: Callable[[str, datetime], Price | None]
+) -> tuple[PricedBatch, list[RecordError]]:
+    """Each record with its cost: the given one, or the catalog's at the record's time."""
+    batch, errors = PricedBatch(), []
+    for index, r in enumerate(records):
+        source, key = "given", None
+        cost = r.cost
+        if cost is None:
+            price = price_for(r.model, r.at)
+            if price is None:
+                errors.append(RecordError(index, (
+                    f"no price for model {r.model!r} at {r.at.isoformat()} and no cost given: set one with "
+                    f"`ft-cli prices set {r.model} --input X --output Y --effective-from T` (or POST /v1/prices), "
+                    "or send the record's cost"), r.id))  # fmt: skip
+                continue
+            try:
+                cost = inference_cost(r, price)
+            except ValueError as e:
+                errors.append(RecordError(index, f"{e}: set a complete price or send the record's cost", r.id))
+                continue
+            source, key = "catalog", price_key(price)
+            if key not in batch.prices:
+                batch.prices[key] = {"pattern": price.pattern, "effective_from": price.effective_from.isoformat()} | {
+                    f: None if v is None else str(v) for f, v in price.rates().items()
+                }
+        batch.records.append({
+            "id": r.id, "model": r.model, "at": r.at.isoformat(timespec="microseconds"),
+            "input_tokens": r.input_tokens, "cached_input_tokens": r.cached_input_tokens,
+            "output_tokens": r.output_tokens, "latency_ms": r.latency_ms, "cost": str(cost),
+            "cost_source": source, "price": key, "is_fine_tuned": r.is_fine_tuned, "ab_test": r.ab_test,
+            "tags": list(r.tags),
+        })  # fmt: skip
+    return batch, errors
+
+
+def parse_batch(raw: Sequence[Any], now: datetime) -> tuple[list[tuple[int, InferenceRecord]], list[RecordError]]:
+    """Each valid record with its index in the batch, and an error for every invalid one."""
+    if len(raw) > MAX_BATCH:
+        raise InvalidInput(f"A batch holds at most {MAX_BATCH:,} records, got {len(raw):,}: split it.")
+    if not raw:
+        raise InvalidInput("The batch is empty: send at least one record.")
+    records, errors, seen = [], [], {}
+    for index, item in enumerate(raw):
+        try:
+            record = InferenceRecord.parse(item, now)
+        except ValueError as e:
+            rid = item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
+            errors.append(RecordError(index, str(e), rid))
+            continue
+        if record.id in seen:
+            errors.append(RecordError(index, f"id {record.id!r} appears twice in the batch (also at {seen[record.id]})",
+                                      record.id))  # fmt: skip
+            continue
+        seen[record.id] = index
+        records.append((index, record))
+    return records, errors
+
+
+def batch_id(record_ids: Iterable[str]) -> UUID:
+    digest = hashlib.sha256("\n".join(sorted(record_ids)).encode()).hexdigest()
+    return uuid5(FT_NAMESPACE, "inference-batch:" + digest)
+
+
+class InferenceBatch(Aggregate):
+    """One appended batch of inference records (one event)."""
+
+    class Recorded(Aggregate.Created):
+        #: each: id, model, at, input_tokens, cached_input_tokens, output_tokens, latency_ms,
+        #: cost (decimal text), cost_source (given|catalog), price (key into prices), is_fine_tuned, ab_test, tags
+        records: list[dict[str, Any]]
+        #: the catalog entries the costs were computed with, by key
+        prices: dict[str, dict[str, Any]]
+        actor: str
+
+    @staticmethod
+    def create_id(records: list[dict[str, Any]]) -> UUID:
+        return batch_id(r["id"] for r in records)
+
+    @classmethod
+    def record(cls, batch: PricedBatch, *, actor: str) -> InferenceBatch:
+        return cls._create(cls.Recorded, records=batch.records, prices=batch.prices, actor=actor)
+
+    def __init__(self, records: list[dict[str, Any]], prices: dict[str, dict[str, Any]], actor: str) -> None:
+        self.count = len(records)
