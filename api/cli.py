@@ -35,6 +35,7 @@ from domain.registry_service import Deployed
 from projections import deployments, registry
 from projections.audit import AuditFilter, audited_event_types, query_audit
 from projections.costs import cost_summary
+from projections.roi_inputs import roi_report
 from projections.rows import format_ts
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -608,6 +609,43 @@ def cost_summary_command(
     _table("Costs (USD)", columns, [row(m["model"], m) for m in summary["models"]] + [row("TOTAL", summary["total"])])
     if days:
         _table("Per day", ["day", *columns], [[d["day"], *row(d["model"], d)] for d in summary["days"]])
+
+
+@command(name="roi")
+def roi_command(
+    base_accuracy: Annotated[str, typer.Option("--base-accuracy", help="Base model accuracy, 0..1")],
+    ft_accuracy: Annotated[str, typer.Option("--ft-accuracy", help="Fine-tuned model accuracy, 0..1")],
+    model: Annotated[str | None, typer.Option(help="Take training cost and cost per call from the ledger")] = None,
+    base_model: Annotated[str | None, typer.Option(help="Take the base cost per call from the ledger")] = None,
+    training_cost: Annotated[str | None, typer.Option(help="USD")] = None,
+    base_cost_per_call: Annotated[str | None, typer.Option(help="USD")] = None,
+    ft_cost_per_call: Annotated[str | None, typer.Option(help="USD")] = None,
+    calls: Annotated[int | None, typer.Option(help="Expected calls in total")] = None,
+    calls_per_day: Annotated[str | None, typer.Option(help="Expected calls per day (with --days)")] = None,
+    days: Annotated[str | None, typer.Option(help="Horizon in days (with --calls-per-day)")] = None,
+    value_per_error: Annotated[str, typer.Option(help="USD per error avoided")] = "10",
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """ROI and break-even of a fine-tune (figures given, or taken from the ledger with --model)."""
+    request = {
+        "model": model, "base_model": base_model, "training_cost": training_cost,
+        "base_cost_per_call": base_cost_per_call, "ft_cost_per_call": ft_cost_per_call,
+        "base_accuracy": base_accuracy, "ft_accuracy": ft_accuracy, "calls": calls, "calls_per_day": calls_per_day,
+        "days": days, "value_per_error": value_per_error,
+    }  # fmt: skip
+    with opened(database_url, fresh=model is not None or base_model is not None) as rt:
+        report = roi_report(rt.db, request)
+    if as_json:
+        return print_json(report)
+    roi_text = "n/a (free training)" if report["roi_percent"] is None else f"{report['roi_percent']:,.1f}%"
+    _table(
+        f"ROI over {report['calls']:,} calls (USD)",
+        ["cost savings", "error-reduction value", "net benefit", "ROI", "break-even calls", "payback days"],
+        [[report["cost_savings"], report["error_reduction_value"], report["net_benefit"], roi_text,
+          report["break_even_calls"], report["payback_days"]]],
+    )  # fmt: skip
+    out.print(f"Verdict: {report['verdict']}.")
 
 
 # ------------------------------------------------------------------- service

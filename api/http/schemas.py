@@ -97,7 +97,36 @@ class InferenceBatchIn(BaseModel):
     records: list[InferenceRecordIn] = Field(max_length=10_000)
 
 
+class RoiIn(Request_):
+    model: str | None = Field(None, description="Take training cost and fine-tuned cost per call from the ledger")
+    base_model: str | None = Field(None, description="Take the base cost per call from the ledger")
+    training_cost: Decimal | None = Field(None, ge=0)
+    base_cost_per_call: Decimal | None = Field(None, ge=0)
+    ft_cost_per_call: Decimal | None = Field(None, ge=0)
+    base_accuracy: Decimal = Field(ge=0, le=1)
+    ft_accuracy: Decimal = Field(ge=0, le=1)
+    calls: int | None = Field(None, ge=0, description="Expected calls in total; or give calls_per_day and days")
+    calls_per_day: Decimal | None = Field(None, ge=0)
+    days: Decimal | None = Field(None, ge=0)
+    value_per_error: Decimal = Field(Decimal(10), ge=0, description="USD per error avoided")
+
+
 # ----------------------------------------------------------------- responses
+
+
+class RoiOut(BaseModel):
+    inputs: dict[str, Any]
+    sources: dict[str, str] = Field(description="Inputs taken from the ledger, and from which model")
+    calls: int
+    cost_savings: Decimal
+    error_reduction_value: Decimal
+    total_benefit: Decimal
+    net_benefit: Decimal
+    roi_percent: Decimal | None = Field(description="null when the training cost is 0")
+    benefit_per_call: Decimal
+    break_even_calls: int | None = Field(description="null when a call brings no benefit")
+    payback_days: Decimal | None
+    verdict: str
 
 
 class InferencesOut(BaseModel):

@@ -16,11 +16,14 @@ from api.http.schemas import (
     InferencesOut,
     ModelCostsOut,
     Problem,
+    RoiIn,
+    RoiOut,
     TrainingCostIn,
     TrainingCostOut,
 )
 from domain.errors import NotFound
 from projections.costs import cost_summary, job_cost, model_costs
+from projections.roi_inputs import roi_report
 from projections.rows import format_ts
 
 router = APIRouter(tags=["costs"])
@@ -114,3 +117,10 @@ async def get_cost_summary(
     call; and the same per day."""
     summary = await read(cost_summary, runtime.db, since=since and since.isoformat(), until=until and until.isoformat())
     return CostSummaryOut(**summary)
+
+
+@router.post("/v1/costs/roi", response_model=RoiOut, responses={409: {"model": Problem}, 422: {"model": Problem}})
+async def roi(body: RoiIn, runtime: ReaderDep) -> RoiOut:
+    """ROI and break-even of a fine-tune. With `model` (and `base_model`) the training cost and the costs
+    per call come from the ledger, unless given; the answer says which inputs came from where."""
+    return RoiOut(**await read(roi_report, runtime.db, body.model_dump()))
