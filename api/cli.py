@@ -537,7 +537,8 @@ def import_inferences(
     """Import inference records from a JSONL file of any size, in batches, with a progress bar.
 
     Records already stored are skipped, so an interrupted import can simply be run again. A batch with
-    a bad line is rejected whole and the import stops there, listing every bad line of that batch."""
+    a bad line is rejected whole and the import stops there, listing every bad line of that batch.
+    The cost projections follow when a reader (cost-summary, the server, a worker) catches up."""
     totals = {"file": str(file), "lines": 0, "accepted": 0, "duplicates": 0, "batches": 0, "position": None}
     with opened(database_url, fresh=False) as rt, file.open("rb") as handle:
         progress = Progress(*Progress.get_default_columns(), TextColumn("{task.fields[records]} records"),
@@ -561,7 +562,6 @@ def import_inferences(
                 if r.recorded is not None:
                     totals["position"] = r.recorded.position
                 progress.update(task, completed=handle.tell(), records=totals["accepted"])
-        rt.engine.catch_up()
     if as_json:
         return print_json(totals)
     skipped = f"; {totals['duplicates']:,} already stored" if totals["duplicates"] else ""

@@ -118,7 +118,7 @@ class CostLedger(FtApplication):
         already = stored([r.id for _, r in records])
         fresh = [(i, r) for i, r in records if r.id not in already]
         catalog = self.catalog()
-        price_for = catalog.price_at if catalog is not None else (lambda model, at: None)
+        price_for = catalog.lookup() if catalog is not None else (lambda model, at: None)
         batch, unpriced = price_records([r for _, r in fresh], price_for)
         errors += [RecordError(fresh[e.index][0], e.message, e.id) for e in unpriced]  # positions as sent
         if errors:

@@ -12,6 +12,7 @@ Amounts are USD per 1M tokens, per training hour, or per GPU-hour (local models)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -195,6 +196,22 @@ class PriceCatalog(Aggregate):
             if best is None or key > best:
                 best, found = key, price
         return found
+
+    def lookup(self) -> Callable[[str, datetime], Price | None]:
+        """`price_at` for many records: each model's matching entries are found once, in the
+        order `price_at` prefers them, so a record only scans its model's few entries."""
+        by_model: dict[str, list[Price]] = {}
+        ranked = sorted(
+            enumerate(self.entries), key=lambda e: (e[1].specificity, e[1].effective_from, e[0]), reverse=True
+        )
+
+        def price_at(model: str, at: datetime) -> Price | None:
+            candidates = by_model.get(model)
+            if candidates is None:
+                candidates = by_model[model] = [p for _, p in ranked if p.matches(model)]
+            return next((p for p in candidates if p.effective_from <= at), None)
+
+        return price_at
 
     def in_force(self, at: datetime) -> list[Price]:
         """For each pattern, the entry in force at `at`."""

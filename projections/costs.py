@@ -200,8 +200,10 @@ def model_costs(db: Database, model: str) -> dict[str, Any] | None:
 
 
 def stored_inference_ids(db: Database, ids: Sequence[str]) -> set[str]:
+    # PostgreSQL takes up to 65,535 parameters, so one round trip holds a whole batch
+    chunk = 10_000 if db.dialect == "postgresql" else 900
     with db.read() as cur:
-        return stored_ids(cur, "inference_records", ids)
+        return stored_ids(cur, "inference_records", ids, chunk)
 
 
 def _typed(row: dict[str, Any]) -> dict[str, Any]:

@@ -94,3 +94,17 @@ def test_the_shipped_catalog_has_the_published_fine_tuning_and_base_prices() -> 
 def test_an_invalid_price_says_what_is_wrong(fields: dict, message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         Price.validate(**({"pattern": "m", "effective_from": T0} | fields))
+
+
+def test_the_batch_lookup_agrees_with_price_at_for_every_model_and_time() -> None:
+    catalog = catalog_with(
+        *shipped_prices(),
+        {"pattern": "ft:gpt-4o-mini-2024-07-18:acme:*", "effective_from": T1, "input_per_1m": "0.2", "output_per_1m": "1"},
+        {"pattern": "gpt-4o-mini", "effective_from": T1, "input_per_1m": "0.1", "output_per_1m": "0.5"},
+        {"pattern": "gpt-4o-mini", "effective_from": T1, "input_per_1m": "0.11", "output_per_1m": "0.5"},
+    )
+    lookup = catalog.lookup()
+    models = ["gpt-4o-mini", "ft:gpt-4o-mini-2024-07-18:acme::x", "ft:gpt-4o-mini-2024-07-18:other::y", "llama3"]
+    for model in models:
+        for at in (datetime(2023, 1, 1, tzinfo=UTC), T0, T1, datetime(2027, 1, 1, tzinfo=UTC)):
+            assert lookup(model, at) == catalog.price_at(model, at)
