@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     )
     projection_interval: float = Field(0.2, gt=0, le=60, description="seconds between background catch-ups")
     read_wait_seconds: float = Field(5.0, ge=0, le=60, description="how long a read waits for min_position")
+    follow_projections: bool = Field(
+        True,
+        description="keep projections current in this server; false when `ft-cli projections run` workers do "
+        "(the server then only applies its own commands' events, and ingestion gets the whole process)",
+    )
 
     @field_validator("database_url")
     @classmethod

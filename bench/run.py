@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import projection_rebuild, registry_vs_mlflow, status_latency
+from bench import inference_ingest, projection_rebuild, registry_vs_mlflow, status_latency
 from bench.common import ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +66,23 @@ def render(r: dict[str, Any]) -> str:
         "Registrations / deploys over HTTP, PostgreSQL",
         f"{_fmt(cmd['postgresql']['registrations_per_s'])}/s / {_fmt(cmd['postgresql']['deploys_per_s'])}/s", "",
     ))  # fmt: skip
+    ing = r.get("ingest")
+    if ing:
+        for kind in ("sqlite", "postgresql"):
+            k = ing[kind]
+            rows.append((
+                f"Inference records ingested, {kind} ({_fmt(ing['records'])} records, batches of 10,000)",
+                f"API {_fmt(k['api']['records_per_s'])}/s (**{k['api_ratio']:.2f}x** raw), "
+                f"CLI import {_fmt(k['cli_records_per_s'])}/s (**{k['cli_ratio']:.2f}x**); "
+                f"raw `insert_events` {_fmt(k['raw_insert_events_per_s'])} events/s",
+                "≥ 0.5x raw",
+            ))  # fmt: skip
+            rows.append((
+                f"Cost summary p50 at {_fmt(ing['records'])} records, {kind}",
+                f"{k['api']['summary_http_p50_ms']:.2f} ms over HTTP, {k['api']['summary_in_process_p50_ms']:.2f} ms "
+                f"in-process; all records projected {k['api']['all_projected_after_s']:.0f} s after ingestion began",
+                "< 10 ms",
+            ))  # fmt: skip
     lines = [
         f"Measured {r['measured_at']} on {r['machine']} ({r['cpus']} CPUs), Python {r['python']}, "
         "one `make bench` run.",
@@ -90,6 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000, help="registry events for the rebuild benchmark")
     parser.add_argument("--large", type=int, default=100_000, help="history length for the latency benchmark")
+    parser.add_argument("--records", type=int, default=1_000_000, help="inference records for the ingestion benchmark")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
     args = parser.parse_args()
 
@@ -111,6 +129,8 @@ def main() -> None:
             results["status"] = status_latency.run(pg, t, large=args.large)
             print("registry commands vs MLflow ...", flush=True)
             results["commands"] = registry_vs_mlflow.run(pg, t)
+            print("inference ingestion ...", flush=True)
+            results["ingest"] = inference_ingest.run(pg, t, args.records)
     finally:
         pg.stop()
     out = ROOT / "bench" / "results"

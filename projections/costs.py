@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -102,8 +101,7 @@ class CostProjection(Projection):
                 if r["id"] in known:
                     continue
                 known.add(r["id"])
-                at = datetime.fromisoformat(r["at"])
-                stamp = format_ts(at)
+                stamp = r["at"]  # already UTC with microseconds: the stored format
                 rows.append(
                     (r["id"], r["model"], stamp, r["input_tokens"], r["cached_input_tokens"], r["output_tokens"],
                      r["latency_ms"], r["cost"], r["cost_source"], r["price"], r["is_fine_tuned"], r["ab_test"],

@@ -36,7 +36,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         opened = runtime or Runtime.open(settings.database_url)
         app.state.runtime = opened
         opened.engine.catch_up()
-        opened.start_following(settings.projection_interval)
+        if settings.follow_projections:
+            opened.start_following(settings.projection_interval)
         try:
             yield
         finally:

@@ -1,0 +1,141 @@
+"""Inference ingestion: the batch API path and the CLI import, against eventsourcing's raw insert.
+
+The baseline is `recorder.insert_events` of the same number of events, already
+encoded (one record each, 10,000 per call): what the store itself can take.
+Ours does everything a real request does: parse, validate, price each record
+from the catalog, check ids already counted, encode and append. The API path runs
+as a scaled-out deployment would: `ft-cli serve` with FT_FOLLOW_PROJECTIONS=false
+and a `ft-cli projections run` worker beside it, so projecting does not compete
+with ingestion for the server's interpreter lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx2
+from eventsourcing.persistence import StoredEvent
+
+from api.runtime import Runtime
+from bench.common import (
+    ThrowawayPostgres,
+    fresh_store,
+    p50_ms,
+    process_until_ready,
+    python_bin,
+    running_server,
+    timed,
+)
+from projections.costs import cost_summary
+
+BATCH = 10_000
+MODELS = ["gpt-4o-mini", "ft:gpt-4o-mini-2024-07-18:acme::support", "gpt-4.1-nano"]
+#: the baseline's events are never read by a projection: any topic will do
+RAW_TOPIC = "bench.inference_ingest:RawRecord"
+
+
+def records(n: int, seed: int = 5) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    return [
+        {
+            "id": f"req-{i:08d}",
+            "model": MODELS[i % 3],
+            "at": f"2026-11-{1 + i % 28:02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:00Z",
+            "input_tokens": rng.randrange(4000),
+            "output_tokens": rng.randrange(1000),
+            "latency_ms": rng.randrange(50, 3000),
+            "is_fine_tuned": i % 3 == 1,
+        }
+        for i in range(n)
+    ]
+
+
+def _raw(url: str, data: list[dict[str, Any]]) -> float:
+    encoded = [StoredEvent(uuid.uuid4(), 1, RAW_TOPIC, json.dumps(r).encode()) for r in data]
+    rt = Runtime.open(url)
+    try:
+        started = time.perf_counter()
+        for k in range(0, len(encoded), BATCH):
+            rt.registry.recorder.insert_events(encoded[k : k + BATCH])
+        return len(encoded) / (time.perf_counter() - started)
+    finally:
+        rt.close()
+
+
+def _api(url: str, data: list[dict[str, Any]]) -> dict[str, float]:
+    bodies = [json.dumps({"records": data[k : k + BATCH]}).encode() for k in range(0, len(data), BATCH)]
+    headers = {"content-type": "application/json"}
+    # The scale-out deployment: the API server ingests, a `projections run` worker projects.
+    worker_env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")} | {"FT_DATABASE_URL": url}
+    worker = [python_bin("ft-cli"), "projections", "run", "--interval", "0.05"]
+    with (
+        running_server(url, extra_env={"FT_FOLLOW_PROJECTIONS": "false"}) as base,
+        process_until_ready(worker, ready="Following", env=worker_env),
+        httpx2.Client(base_url=base, timeout=300) as client,
+    ):
+        started = time.perf_counter()
+        position = None
+        for body in bodies:
+            r = client.post("/v1/inferences", content=body, headers=headers)
+            assert r.status_code == 200 and r.json()["accepted"] == BATCH, r.text[:300]
+            position = r.json()["position"]
+        ingested = time.perf_counter() - started
+        summary = client.get("/v1/costs/summary", params={"min_position": position}, timeout=600)
+        visible = time.perf_counter() - started
+        assert summary.json()["total"]["inferences"] == len(data)
+        http = timed(lambda: client.get("/v1/costs/summary"), 500)
+    rt = Runtime.open(url)
+    try:
+        in_process = timed(lambda: cost_summary(rt.db), 500)
+    finally:
+        rt.close()
+    return {
+        "records_per_s": len(data) / ingested,
+        "all_projected_after_s": visible,
+        "summary_http_p50_ms": p50_ms(http),
+        "summary_in_process_p50_ms": p50_ms(in_process),
+    }
+
+
+def _cli(url: str, file: Path, n: int) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [python_bin("ft-cli"), "import-inferences", str(file), "--json", "--database-url", url],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 0, done.stderr[-500:]
+    assert json.loads(done.stdout)["accepted"] == n
+    return n / elapsed
+
+
+def run(pg: ThrowawayPostgres, tmp: Path, n: int) -> dict[str, Any]:
+    data = records(n)
+    file = tmp / "inferences.jsonl"
+    with file.open("w") as f:
+        for r in data:
+            f.write(json.dumps(r) + "\n")
+    results: dict[str, Any] = {"records": n}
+    for kind in ("sqlite", "postgresql"):
+        with fresh_store(kind, pg, tmp, f"ingest_raw_{kind}") as url:
+            raw = _raw(url, data)
+        with fresh_store(kind, pg, tmp, f"ingest_api_{kind}") as url:
+            api = _api(url, data)
+        with fresh_store(kind, pg, tmp, f"ingest_cli_{kind}") as url:
+            cli = _cli(url, file, n)
+        results[kind] = {
+            "raw_insert_events_per_s": raw,
+            "api": api,
+            "cli_records_per_s": cli,
+            "api_ratio": api["records_per_s"] / raw,
+            "cli_ratio": cli / raw,
+        }
+    file.unlink()
+    return results
