@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import orjson
 import typer
 from eventsourcing.persistence import OperationalError, PersistenceError
 from pydantic import ValidationError
@@ -576,8 +577,8 @@ def _jsonl_batches(handle: Any, size: int) -> Iterator[tuple[list[int], list[Any
         if not raw.strip():
             continue
         try:
-            records.append(json.loads(raw))
-        except ValueError as e:
+            records.append(orjson.loads(raw))
+        except orjson.JSONDecodeError as e:
             raise _fail(f"line {number} is not valid JSON ({e.msg}); nothing from its batch was imported") from None
         lines.append(number)
         if len(records) == size:

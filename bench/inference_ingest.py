@@ -3,10 +3,10 @@
 The baseline is `recorder.insert_events` of the same number of events, already
 encoded (one record each, 10,000 per call): what the store itself can take.
 Ours does everything a real request does: parse, validate, price each record
-from the catalog, check ids already counted, encode and append. The API path runs
-as a scaled-out deployment would: `ft-cli serve` with FT_FOLLOW_PROJECTIONS=false
-and a `ft-cli projections run` worker beside it, so projecting does not compete
-with ingestion for the server's interpreter lock.
+from the catalog, check ids already counted, encode and append. On the API path
+the server does not project while it ingests (FT_FOLLOW_PROJECTIONS=false, as
+beside `ft-cli projections run` workers); a worker then projects the records,
+and that rate is reported on its own.
 """
 
 from __future__ import annotations
@@ -70,15 +70,15 @@ def _raw(url: str, data: list[dict[str, Any]]) -> float:
 
 
 def _api(url: str, data: list[dict[str, Any]]) -> dict[str, float]:
+    """Ingestion alone (the server does not project: FT_FOLLOW_PROJECTIONS=false), then a
+    `projections run` worker catches up: two rates, not one contended for two CPUs."""
     bodies = [json.dumps({"records": data[k : k + BATCH]}).encode() for k in range(0, len(data), BATCH)]
     headers = {"content-type": "application/json"}
-    # The scale-out deployment: the API server ingests, a `projections run` worker projects.
     worker_env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")} | {"FT_DATABASE_URL": url}
     worker = [python_bin("ft-cli"), "projections", "run", "--interval", "0.05"]
     with (
-        running_server(url, extra_env={"FT_FOLLOW_PROJECTIONS": "false"}) as base,
-        process_until_ready(worker, ready="Following", env=worker_env),
-        httpx2.Client(base_url=base, timeout=300) as client,
+        running_server(url, extra_env={"FT_FOLLOW_PROJECTIONS": "false", "FT_READ_WAIT_SECONDS": "60"}) as base,
+        httpx2.Client(base_url=base, timeout=600) as client,
     ):
         started = time.perf_counter()
         position = None
@@ -87,9 +87,13 @@ def _api(url: str, data: list[dict[str, Any]]) -> dict[str, float]:
             assert r.status_code == 200 and r.json()["accepted"] == BATCH, r.text[:300]
             position = r.json()["position"]
         ingested = time.perf_counter() - started
-        summary = client.get("/v1/costs/summary", params={"min_position": position}, timeout=600)
-        visible = time.perf_counter() - started
-        assert summary.json()["total"]["inferences"] == len(data)
+        with process_until_ready(worker, ready="Following", env=worker_env):
+            started = time.perf_counter()
+            summary = client.get("/v1/costs/summary", params={"min_position": position})
+            while summary.status_code == 503:  # each read waits up to FT_READ_WAIT_SECONDS on the server
+                summary = client.get("/v1/costs/summary", params={"min_position": position})
+            projected = time.perf_counter() - started
+        assert summary.json()["total"]["inferences"] == len(data), summary.text[:300]
         http = timed(lambda: client.get("/v1/costs/summary"), 500)
     rt = Runtime.open(url)
     try:
@@ -98,7 +102,7 @@ def _api(url: str, data: list[dict[str, Any]]) -> dict[str, float]:
         rt.close()
     return {
         "records_per_s": len(data) / ingested,
-        "all_projected_after_s": visible,
+        "projected_per_s": len(data) / projected,
         "summary_http_p50_ms": p50_ms(http),
         "summary_in_process_p50_ms": p50_ms(in_process),
     }

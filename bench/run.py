@@ -80,7 +80,7 @@ def render(r: dict[str, Any]) -> str:
             rows.append((
                 f"Cost summary p50 at {_fmt(ing['records'])} records, {kind}",
                 f"{k['api']['summary_http_p50_ms']:.2f} ms over HTTP, {k['api']['summary_in_process_p50_ms']:.2f} ms "
-                f"in-process; all records projected {k['api']['all_projected_after_s']:.0f} s after ingestion began",
+                f"in-process; a `projections run` worker projected {_fmt(k['api']['projected_per_s'])} records/s",
                 "< 10 ms",
             ))  # fmt: skip
     lines = [

@@ -118,11 +118,37 @@ class InferenceRecord:
 
     @classmethod
     def parse(cls, record: Any, now: datetime) -> InferenceRecord:
-        """Raises ValueError with the reason; the caller adds where the record is."""
-        if not isinstance(record, dict):
+        """Raises ValueError with the reason; the caller adds where the record is.
+
+        The common, valid record takes a fast path of exact type checks (this runs a
+        million times per million records); anything else goes through the checks
+        that explain what is wrong."""
+        if type(record) is not dict:
             raise ValueError(f"a record must be a JSON object, got {type(record).__name__}")
         if not FIELDS.issuperset(record):
             raise ValueError(f"unknown field(s) {', '.join(sorted(set(record) - FIELDS))}")
+        get = record.get
+        rid, model, tokens_in, cached, tokens_out = (
+            get("id"), get("model"), get("input_tokens"), get("cached_input_tokens", 0), get("output_tokens"),
+        )  # fmt: skip
+        latency, cost, fine_tuned, ab_test, tags = (
+            get("latency_ms", 0), get("cost"), get("is_fine_tuned", False), get("ab_test"), get("tags"),
+        )  # fmt: skip
+        fast = (
+            type(rid) is str and 0 < len(rid) <= MAX_TEXT_LENGTH and rid.strip() == rid
+            and type(model) is str and 0 < len(model) <= MAX_TEXT_LENGTH and model.strip() == model
+            and type(tokens_in) is int and type(cached) is int and type(tokens_out) is int
+            and 0 <= cached <= tokens_in and tokens_out >= 0
+            and (type(latency) is int or (type(latency) is float and math.isfinite(latency))) and latency >= 0
+            and cost is None and type(fine_tuned) is bool and ab_test is None and not tags
+        )  # fmt: skip
+        if fast:
+            return cls(rid, model, _parse_at(get("at"), now), tokens_in, cached, tokens_out, float(latency), None,
+                       fine_tuned, None, ())  # fmt: skip
+        return cls._parse_explaining(record, now)
+
+    @classmethod
+    def _parse_explaining(cls, record: dict[str, Any], now: datetime) -> InferenceRecord:
         input_tokens = _tokens(record, "input_tokens")
         cached = _tokens(record, "cached_input_tokens", 0)
         if cached > input_tokens:
@@ -144,14 +170,9 @@ class InferenceRecord:
         tags = record.get("tags") or []
         if not isinstance(tags, list) or len(tags) > MAX_TAGS or not all(isinstance(t, str) for t in tags):
             raise ValueError(f"tags must be a list of at most {MAX_TAGS} texts")
-        rid, model = record.get("id"), record.get("model")
-        if not (isinstance(rid, str) and 0 < len(rid) <= MAX_TEXT_LENGTH and rid.strip() == rid):
-            rid = _text(record, "id", required=True)
-        if not (isinstance(model, str) and 0 < len(model) <= MAX_TEXT_LENGTH and model.strip() == model):
-            model = _text(record, "model", required=True)
         return cls(
-            id=rid,  # type: ignore[arg-type]
-            model=model,  # type: ignore[arg-type]
+            id=_text(record, "id", required=True),  # type: ignore[arg-type]
+            model=_text(record, "model", required=True),  # type: ignore[arg-type]
             at=_parse_at(record.get("at"), now),
             input_tokens=input_tokens,
             cached_input_tokens=cached,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Path, Query, Request, status
 
 from api.http.deps import CommandDep, ReaderDep, read
@@ -95,8 +95,8 @@ async def record_inferences(request: Request, cmd: CommandDep) -> InferencesOut:
         # Parsed here, once, in the worker thread (a 10,000-record body takes milliseconds), instead
         # of by a pydantic model per record: the domain validates each record and lists every bad one.
         try:
-            payload = json.loads(body)
-        except ValueError:
+            payload = orjson.loads(body)  # a 10,000-record body parses several times faster than with json
+        except orjson.JSONDecodeError:
             raise ApiProblem(400, "malformed-json", "Malformed JSON", "The request body is not valid JSON.") from None
         records = payload.get("records") if isinstance(payload, dict) else None
         if not isinstance(records, list):
