@@ -233,3 +233,67 @@ def cost_summary(db: Database, *, since: str | None = None, until: str | None = 
         "total": _typed(overall),
         "days": [{"day": d["day"], "model": d["model"]} | _typed(d) for d in days],
     }
+
+
+_RECORD_COLUMNS = (
+    "id, model, at, input_tokens, cached_input_tokens, output_tokens, latency_ms, cost, cost_source, price, "
+    "is_fine_tuned, ab_test, tags, position"
+)
+
+
+def inference_costs(
+    db: Database,
+    *,
+    model: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    after: tuple[str, str] | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """Inference records filtered by model and time range (formatted UTC times, inclusive), a page
+    at a time in (at, id) order, with exact totals over the whole filter. The totals read every
+    matching record's cost: a report over millions of records takes seconds, not milliseconds
+    (the cost summary answers per model and day from running totals)."""
+    clauses, params = [], []
+    for clause, value in (("model = ?", model), ("at >= ?", since), ("at <= ?", until)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    page_where = " AND ".join([*clauses, "(at > ? OR (at = ? AND id > ?))"]) if after else None
+    with db.read() as cur:
+        if after:
+            page_params = [*params, after[0], after[0], after[1]]
+            rows = cur.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM inference_records WHERE {page_where} ORDER BY at, id LIMIT ?",
+                [*page_params, limit],
+            ).fetchall()
+        else:
+            rows = cur.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM inference_records {where} ORDER BY at, id LIMIT ?", [*params, limit]
+            ).fetchall()
+        sums = cur.execute(
+            "SELECT COUNT(*) AS inferences, COALESCE(SUM(input_tokens), 0) AS input_tokens, "
+            "COALESCE(SUM(cached_input_tokens), 0) AS cached_input_tokens, "
+            f"COALESCE(SUM(output_tokens), 0) AS output_tokens FROM inference_records {where}",
+            params,
+        ).fetchone()
+        costs = cur.execute(f"SELECT cost FROM inference_records {where}", params).fetchall()
+    total_cost = sum((Decimal(c["cost"]) for c in costs), Decimal(0))
+    calls = int(sums["inferences"])
+    records = [
+        {**r, "cost": Decimal(r["cost"]), "is_fine_tuned": bool(r["is_fine_tuned"]),
+         "tags": json.loads(r["tags"]) if r["tags"] else []}
+        for r in rows
+    ]  # fmt: skip
+    return {
+        "records": records,
+        "totals": {
+            "inferences": calls,
+            "input_tokens": int(sums["input_tokens"]),
+            "cached_input_tokens": int(sums["cached_input_tokens"]),
+            "output_tokens": int(sums["output_tokens"]),
+            "inference_cost": total_cost,
+            "cost_per_call": total_cost / calls if calls else None,
+        },
+    }

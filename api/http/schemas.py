@@ -154,6 +154,38 @@ class DayCostTotalsOut(ModelCostTotalsOut):
     day: str
 
 
+class InferenceRecordOut(BaseModel):
+    id: str
+    model: str
+    at: str
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    latency_ms: float | None
+    cost: Decimal
+    cost_source: str
+    price: str | None = Field(description="The catalog entry the cost was computed with")
+    is_fine_tuned: bool
+    ab_test: str | None
+    tags: list[str]
+    position: int
+
+
+class InferenceTotalsOut(BaseModel):
+    inferences: int
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    inference_cost: Decimal
+    cost_per_call: Decimal | None
+
+
+class InferenceCostsOut(BaseModel):
+    records: list[InferenceRecordOut]
+    totals: InferenceTotalsOut = Field(description="Over every record the filter matches, not only this page")
+    next_cursor: str | None
+
+
 class CostSummaryOut(BaseModel):
     models: list[ModelCostTotalsOut]
     total: CostTotalsOut

@@ -192,3 +192,21 @@ def test_records_sent_again_before_the_ledger_has_counted_them_are_still_counted
     assert (first.accepted, overlapping.accepted) == (30, 13)
     runtime.engine.catch_up()
     assert client_free_summary(runtime)["total"]["inferences"] == 33
+
+
+def test_inference_costs_filter_by_model_and_time_range_with_exact_totals_and_pages(client: TestClient) -> None:
+    records = random_records(40, seed=21)
+    position = client.post("/v1/inferences", json={"records": records}).json()["position"]
+    model, since, until = "gpt-4o-mini", "2026-11-05T00:00:00Z", "2026-11-20T23:59:59Z"
+    wanted = [r for r in records if r["model"] == model and "2026-11-05" <= r["at"][:10] <= "2026-11-20"]
+    seen, cursor, totals = [], None, None
+    while True:
+        params = {"model": model, "since": since, "until": until, "limit": 3, "min_position": position}
+        page = client.get("/v1/costs/inferences", params=params | ({"cursor": cursor} if cursor else {})).json()
+        seen += [r["id"] for r in page["records"]]
+        totals = page["totals"]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert sorted(seen) == sorted(r["id"] for r in wanted) and len(seen) == len(set(seen))
+    assert totals["inferences"] == len(wanted)
+    assert Decimal(totals["inference_cost"]) == sum((expected_cost(r) for r in wanted), Decimal(0))

@@ -99,7 +99,12 @@ def test_an_invalid_price_says_what_is_wrong(fields: dict, message: str) -> None
 def test_the_batch_lookup_agrees_with_price_at_for_every_model_and_time() -> None:
     catalog = catalog_with(
         *shipped_prices(),
-        {"pattern": "ft:gpt-4o-mini-2024-07-18:acme:*", "effective_from": T1, "input_per_1m": "0.2", "output_per_1m": "1"},
+        {
+            "pattern": "ft:gpt-4o-mini-2024-07-18:acme:*",
+            "effective_from": T1,
+            "input_per_1m": "0.2",
+            "output_per_1m": "1",
+        },
         {"pattern": "gpt-4o-mini", "effective_from": T1, "input_per_1m": "0.1", "output_per_1m": "0.5"},
         {"pattern": "gpt-4o-mini", "effective_from": T1, "input_per_1m": "0.11", "output_per_1m": "0.5"},
     )

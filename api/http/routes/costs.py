@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, status
 
-from api.http.deps import CommandDep, ReaderDep, read
+from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
 from api.http.errors import ApiProblem
 from api.http.schemas import (
     CostSummaryOut,
     InferenceBatchIn,
+    InferenceCostsOut,
     InferencesOut,
     ModelCostsOut,
     Problem,
@@ -23,7 +24,7 @@ from api.http.schemas import (
 )
 from domain.errors import NotFound
 from domain.ledger_service import InferencesRecorded
-from projections.costs import cost_summary, job_cost, model_costs
+from projections.costs import cost_summary, inference_costs, job_cost, model_costs
 from projections.roi_inputs import roi_report
 from projections.rows import format_ts
 
@@ -128,3 +129,23 @@ async def roi(body: RoiIn, runtime: ReaderDep) -> RoiOut:
     """ROI and break-even of a fine-tune. With `model` (and `base_model`) the training cost and the costs
     per call come from the ledger, unless given; the answer says which inputs came from where."""
     return RoiOut(**await read(roi_report, runtime.db, body.model_dump()))
+
+
+@router.get("/v1/costs/inferences", response_model=InferenceCostsOut)
+async def get_inference_costs(
+    runtime: ReaderDep,
+    model: Annotated[str | None, Query(description="Only this model")] = None,
+    since: Annotated[datetime | None, Query(description="From this time, inclusive (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="Up to this time, inclusive (ISO 8601)")] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> InferenceCostsOut:
+    """Inference records by model and time range, with exact totals over everything the filter matches."""
+    after = decode_cursor(cursor, list)
+    found = await read(
+        inference_costs, runtime.db, model=model, since=to_stored_time(since), until=to_stored_time(until),
+        after=tuple(after) if after else None, limit=limit,
+    )  # fmt: skip
+    records = found["records"]
+    next_cursor = encode_cursor([records[-1]["at"], records[-1]["id"]]) if len(records) == limit else None
+    return InferenceCostsOut(records=records, totals=found["totals"], next_cursor=next_cursor)
