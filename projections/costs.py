@@ -192,9 +192,11 @@ def model_costs(db: Database, model: str) -> dict[str, Any] | None:
         ).fetchall()
     if row is None:
         return None
-    return _decimal(row, "training_cost", "inference_cost") | {
-        "job_list": [_decimal(j, "total_cost", "unit_price", "training_hours") for j in jobs]
-    }
+    return (
+        {"model": row["model"]}
+        | _typed(row)
+        | {"job_list": [_decimal(j, "total_cost", "unit_price", "training_hours") for j in jobs]}
+    )
 
 
 def stored_inference_ids(db: Database, ids: Sequence[str]) -> set[str]:

@@ -135,9 +135,7 @@ class InferencesOut(BaseModel):
     position: int | None = Field(description="Log position of the batch; null when nothing was appended")
 
 
-class CostTotalsOut(BaseModel):
-    training_cost: Decimal
-    jobs: int
+class InferenceTotalsOut(BaseModel):
     inferences: int
     input_tokens: int
     cached_input_tokens: int
@@ -146,8 +144,17 @@ class CostTotalsOut(BaseModel):
     cost_per_call: Decimal | None
 
 
+class CostTotalsOut(InferenceTotalsOut):
+    training_cost: Decimal
+    jobs: int
+
+
 class ModelCostTotalsOut(CostTotalsOut):
     model: str
+
+
+class ModelCostsOut(ModelCostTotalsOut):
+    job_list: list[TrainingCostOut]
 
 
 class DayCostTotalsOut(ModelCostTotalsOut):
@@ -169,15 +176,6 @@ class InferenceRecordOut(BaseModel):
     ab_test: str | None
     tags: list[str]
     position: int
-
-
-class InferenceTotalsOut(BaseModel):
-    inferences: int
-    input_tokens: int
-    cached_input_tokens: int
-    output_tokens: int
-    inference_cost: Decimal
-    cost_per_call: Decimal | None
 
 
 class InferenceCostsOut(BaseModel):
@@ -209,18 +207,6 @@ class TrainingCostOut(BaseModel):
     price_effective_from: str | None
     recorded_by: str | None = None
     position: int
-
-
-class ModelCostsOut(BaseModel):
-    model: str
-    training_cost: Decimal
-    jobs: int
-    inferences: int
-    input_tokens: int
-    cached_input_tokens: int
-    output_tokens: int
-    inference_cost: Decimal
-    job_list: list[TrainingCostOut]
 
 
 class PriceOut(BaseModel):
