@@ -34,6 +34,7 @@ from domain.inference import MAX_BATCH, BatchRejected
 from domain.pricing import Price
 from domain.registry_service import Deployed
 from projections import deployments, registry
+from projections.ab_stats import list_tests
 from projections.audit import AuditFilter, audited_event_types, query_audit
 from projections.costs import cost_summary
 from projections.roi_inputs import roi_report
@@ -540,21 +541,36 @@ def import_inferences(
     Records already stored are skipped, so an interrupted import can simply be run again. A batch with
     a bad line is rejected whole and the import stops there, listing every bad line of that batch.
     The cost projections follow when a reader (cost-summary, the server, a worker) catches up."""
+    totals = _import_jsonl(file, batch_size, as_json, database_url,
+                           lambda rt, batch: rt.record_inferences(batch, actor=actor), what="record")  # fmt: skip
+    if as_json:
+        return print_json(totals)
+    skipped = f"; {totals['duplicates']:,} already stored" if totals["duplicates"] else ""
+    out.print(f"Imported {totals['accepted']:,} records from {file} in {totals['batches']} batches{skipped}.")
+
+
+def _import_jsonl(
+    file: Path, batch_size: int, quiet: bool, database_url: str | None,
+    append: Callable[[Runtime, list[Any]], Any], *, what: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Streams a JSONL file in batches through `append`, with a progress bar. A batch with a bad line
+    is rejected whole and the import stops there, listing every bad line of that batch; the batches
+    before it stay recorded, and a re-run skips them as duplicates."""
     totals = {"file": str(file), "lines": 0, "accepted": 0, "duplicates": 0, "batches": 0, "position": None}
     with opened(database_url, fresh=False) as rt, file.open("rb") as handle:
-        progress = Progress(*Progress.get_default_columns(), TextColumn("{task.fields[records]} records"),
-                            console=err, disable=as_json, transient=True)  # fmt: skip
+        progress = Progress(*Progress.get_default_columns(), TextColumn("{task.fields[done]} " + what + "s"),
+                            console=err, disable=quiet, transient=True)  # fmt: skip
         with progress:
-            task = progress.add_task(f"Importing {file.name}", total=file.stat().st_size, records=0)
-            for lines, records in _jsonl_batches(handle, batch_size):
+            task = progress.add_task(f"Importing {file.name}", total=file.stat().st_size, done=0)
+            for lines, items in _jsonl_batches(handle, batch_size):
                 try:
-                    r = rt.record_inferences(records, actor=actor)
+                    r = append(rt, items)
                 except BatchRejected as e:
                     bad = "; ".join(f"line {lines[x.index]}: {x.message}" for x in e.errors[:20])
                     more = f" (and {len(e.errors) - 20} more)" if len(e.errors) > 20 else ""
                     raise _fail(
-                        f"{file}: {len(e.errors)} invalid record(s) in the batch of lines {lines[0]}-{lines[-1]}, "
-                        f"which was not imported ({totals['accepted']} records before it were): {bad}{more}"
+                        f"{file}: {len(e.errors)} invalid {what}(s) in the batch of lines {lines[0]}-{lines[-1]}, "
+                        f"which was not recorded ({totals['accepted']} {what}s before it were): {bad}{more}"
                     ) from None
                 totals["lines"] = lines[-1]
                 totals["batches"] += 1
@@ -562,11 +578,8 @@ def import_inferences(
                 totals["duplicates"] += len(r.duplicates)
                 if r.recorded is not None:
                     totals["position"] = r.recorded.position
-                progress.update(task, completed=handle.tell(), records=totals["accepted"])
-    if as_json:
-        return print_json(totals)
-    skipped = f"; {totals['duplicates']:,} already stored" if totals["duplicates"] else ""
-    out.print(f"Imported {totals['accepted']:,} records from {file} in {totals['batches']} batches{skipped}.")
+                progress.update(task, completed=handle.tell(), done=totals["accepted"])
+    return totals
 
 
 def _jsonl_batches(handle: Any, size: int) -> Iterator[tuple[list[int], list[Any]]]:
@@ -647,6 +660,120 @@ def roi_command(
           report["break_even_calls"], report["payback_days"]]],
     )  # fmt: skip
     out.print(f"Verdict: {report['verdict']}.")
+
+
+# ----------------------------------------------------------------- A/B tests
+
+
+@command(name="setup-ab-test")
+def setup_ab_test(
+    test_id: str,
+    model_a: Annotated[str, typer.Argument(help="The control")],
+    model_b: Annotated[str, typer.Argument(help="The variant (NAME@VERSION for a registry version)")],
+    split: Annotated[float | None, typer.Option(help="Share of units sent to model_b (0.5)")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Significance level (0.05)")] = None,
+    min_samples: Annotated[int | None, typer.Option(help="Per arm before any verdict (30; 100+ advised)")] = None,
+    match_mode: Annotated[str | None, typer.Option(help="exact or substring")] = None,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Create an A/B test of two models."""
+    with opened(database_url, fresh=False) as rt:
+        r = rt.ab.create_test(actor=actor, reason=reason, test_id=test_id, model_a=model_a, model_b=model_b,
+                              split=split, alpha=alpha, min_samples=min_samples, match_mode=match_mode)  # fmt: skip
+        rt.engine.reach(r.recorded.position)
+        found = rt.ab_test(test_id)
+    c = found["config"]
+    if as_json:
+        return print_json({"test_id": test_id, "model_a": c.model_a, "model_b": c.model_b, "split": c.split,
+                           "alpha": c.alpha, "min_samples": c.min_samples, "status": found["status"]})  # fmt: skip
+    out.print(f"A/B test {test_id}: {c.model_a} (a) against {c.model_b} (b), {c.split:.0%} of units to b.")
+
+
+@command(name="record-samples")
+def record_samples(
+    test_id: str,
+    file: Annotated[Path, typer.Argument(help="JSONL: one sample per line", exists=True, dir_okay=False)],
+    batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Samples per appended batch")] = MAX_BATCH,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Record A/B samples from a JSONL file, in batches, with a progress bar (re-running is safe)."""
+    totals = _import_jsonl(file, batch_size, as_json, database_url,
+                           lambda rt, batch: rt.record_samples(test_id, batch, actor=actor), what="sample")  # fmt: skip
+    if as_json:
+        return print_json(totals)
+    skipped = f"; {totals['duplicates']:,} already recorded" if totals["duplicates"] else ""
+    out.print(f"Recorded {totals['accepted']:,} samples for {test_id} in {totals['batches']} batches{skipped}.")
+
+
+def _print_ab(found: dict[str, Any], deploy: str | None = None) -> None:
+    s = found["statistics"]
+    rows = []
+    for arm in ("a", "b"):
+        a = s["arms"][arm]
+        ci = a["accuracy_ci95"]
+        rows.append([
+            arm, a["model"], f"{a['n']:,}", "" if a["accuracy"] is None else f"{a['accuracy']:.4f}",
+            "" if ci is None else f"[{ci[0]:.4f}, {ci[1]:.4f}]",
+            "" if a["latency_mean_ms"] is None else f"{a['latency_mean_ms']:.1f}",
+            "" if a["cost_mean"] is None else f"{a['cost_mean']:.6f}", a["cost_total"],
+        ])  # fmt: skip
+    _table(f"A/B test {found['config'].test_id} ({found['status']})",
+           ["arm", "model", "n", "accuracy", "95% CI", "latency ms", "cost/call", "cost total"], rows)  # fmt: skip
+    out.print(f"Verdict: {s['verdict']}.")
+    if deploy:
+        out.print(f"Deploy the winner: {deploy}")
+
+
+@command(name="ab-test-status")
+def ab_test_status(test_id: str, as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
+    """Per-arm statistics and the verdict (live, or frozen once concluded)."""
+    from api.http.routes.ab_tests import deploy_command
+
+    with opened(database_url) as rt:
+        found = rt.ab_test(test_id)
+        deploy = deploy_command(rt, found["statistics"]["winner_model"])
+    if as_json:
+        return print_json({"test_id": test_id, "status": found["status"], "statistics": found["statistics"],
+                           "deploy_command": deploy})  # fmt: skip
+    _print_ab(found, deploy)
+
+
+@command(name="conclude-ab-test")
+def conclude_ab_test(
+    test_id: str, reason: ReasonOpt = None, actor: ActorOpt = DEFAULT_ACTOR, as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:  # fmt: skip
+    """Freeze the result over every sample recorded so far."""
+    from api.http.routes.ab_tests import deploy_command
+
+    with opened(database_url, fresh=False) as rt:
+        r = rt.conclude_ab_test(test_id, actor=actor, reason=reason)
+        rt.engine.reach(r.recorded.position)
+        found = rt.ab_test(test_id)
+        deploy = deploy_command(rt, found["statistics"]["winner_model"])
+    if as_json:
+        return print_json({"test_id": test_id, "status": found["status"], "statistics": found["statistics"],
+                           "deploy_command": deploy})  # fmt: skip
+    _print_ab(found, deploy)
+
+
+@command(name="list-ab-tests")
+def list_ab_tests(as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
+    """Every A/B test with its status."""
+    with opened(database_url) as rt:
+        tests = list_tests(rt.db, limit=100_000)
+    rows = [{"test_id": t["config"].test_id, "model_a": t["config"].model_a, "model_b": t["config"].model_b,
+             "status": t["status"], "created_at": t["created_at"],
+             "verdict": (t["result"] or {}).get("verdict")} for t in tests]  # fmt: skip
+    if as_json:
+        return print_json(rows)
+    columns = ["test_id", "model_a", "model_b", "status", "created_at", "verdict"]
+    _table("A/B tests", columns, [[r[c] for c in columns] for r in rows])
 
 
 # ------------------------------------------------------------------- service

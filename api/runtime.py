@@ -12,8 +12,12 @@ from typing import Any
 from adapters.database import PostgresDatabase, open_database
 from adapters.idempotency import IdempotencyStore
 from adapters.store import StoreConfig, parse_database_url
+from domain.ab_results import analyze
+from domain.ab_service import ABTesting, SamplesRecorded, TestChanged
+from domain.errors import NotFound
 from domain.ledger_service import CostLedger, InferencesRecorded
 from domain.registry_service import Registry
+from projections.ab_stats import get_test, stored_sample_ids
 from projections.catalog import default_projections
 from projections.costs import stored_inference_ids
 from projections.database import Database
@@ -36,6 +40,7 @@ class Runtime:
     config: StoreConfig
     registry: Registry
     ledger: CostLedger
+    ab: ABTesting
     db: Database
     engine: ProjectionEngine
     idempotency: IdempotencyStore
@@ -59,9 +64,10 @@ class Runtime:
             # updated"): creation, the library's event tables included, runs under one lock.
             with _schema_lock(db) if create_schema else nullcontext():
                 env = config.eventsourcing_env(create_table=create_schema)
-                registry, ledger = Registry(env=env), CostLedger(env=env | {"CREATE_TABLE": "n"})
+                registry = Registry(env=env)
+                ledger, ab = CostLedger(env=env | {"CREATE_TABLE": "n"}), ABTesting(env=env | {"CREATE_TABLE": "n"})
                 engine = ProjectionEngine(db, EventLog(registry, db.dialect), default_projections())
-                runtime = cls(config, registry, ledger, db, engine, IdempotencyStore(db))
+                runtime = cls(config, registry, ledger, ab, db, engine, IdempotencyStore(db))
                 if create_schema:
                     runtime.rebuilt = runtime._create_schema()
                     ledger.seed_catalog()
@@ -123,8 +129,34 @@ class Runtime:
     def record_inferences(self, records: list[Any], *, actor: str) -> InferencesRecorded:
         return self.ledger.record_inferences(records, actor=actor, stored=self.stored_inference_ids)
 
+    # ------------------------------------------------------------ A/B tests
+
+    def record_samples(self, test_id: str, samples: list[Any], *, actor: str) -> SamplesRecorded:
+        return self.ab.record_samples(
+            test_id, samples, actor=actor, stored=lambda t, ids: stored_sample_ids(self.db, t, ids)
+        )
+
+    def ab_test(self, test_id: str) -> dict[str, Any]:
+        """A test's settings and status with its live statistics, or its frozen result once concluded."""
+        found = get_test(self.db, test_id)
+        if found is None:
+            raise NotFound(f"A/B test {test_id!r} does not exist (or the projections have not caught up yet).")
+        live = analyze(found["config"], *found["arms"])
+        return found | {"statistics": found["result"] if found["status"] == "concluded" else live}
+
+    def conclude_ab_test(self, test_id: str, *, actor: str, reason: str | None = None) -> TestChanged:
+        """Freezes the result: the statistics of every sample up to the log's head, computed once."""
+        self.ab.load(test_id).check_accepts_samples()  # a clear 409 before any work
+        position = self.engine.log.head()
+        self.engine.reach(position)
+        found = get_test(self.db, test_id)
+        assert found is not None  # the projections include the test: they reached the head
+        result = analyze(found["config"], *found["arms"]) | {"position": position}
+        return self.ab.conclude(test_id, result, position, actor=actor, reason=reason)
+
     def close(self) -> None:
         self.stop_following()
         self.db.close()
         self.registry.close()
         self.ledger.close()
+        self.ab.close()

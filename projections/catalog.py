@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from projections.ab_stats import ABStatsProjection
 from projections.audit import AuditTrailProjection
 from projections.costs import CostProjection
 from projections.deployments import DeploymentStatusProjection
@@ -10,4 +11,10 @@ from projections.registry import RegistryListingProjection
 
 
 def default_projections() -> list[Projection]:
-    return [DeploymentStatusProjection(), RegistryListingProjection(), AuditTrailProjection(), CostProjection()]
+    return [
+        DeploymentStatusProjection(),
+        RegistryListingProjection(),
+        AuditTrailProjection(),
+        CostProjection(),
+        ABStatsProjection(),
+    ]

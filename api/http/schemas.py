@@ -111,7 +111,76 @@ class RoiIn(Request_):
     value_per_error: Decimal = Field(Decimal(10), ge=0, description="USD per error avoided")
 
 
+class WinnerWeights(BaseModel):
+    accuracy: float = Field(0.6, ge=0)
+    latency: float = Field(0.2, ge=0, description="Inverse: the faster arm scores 1")
+    cost: float = Field(0.2, ge=0, description="Inverse: the cheaper arm scores 1")
+
+
+class ABTestIn(Request_):
+    test_id: str = Field(examples=["support-bot-v3-vs-base"], description="1-64 of A-Za-z0-9._-")
+    model_a: str = Field(description="The control")
+    model_b: str = Field(description="The variant (a registry version as NAME@VERSION names the deploy command)")
+    split: float | None = Field(None, gt=0, lt=1, description="Share of units sent to model_b (default 0.5)")
+    alpha: float | None = Field(None, gt=0, lt=0.5, description="Significance level (default 0.05)")
+    min_samples: int | None = Field(None, ge=1, description="Per arm before any verdict (default 30; 100+ advised)")
+    weights: WinnerWeights | None = None
+    match_mode: Literal["exact", "substring"] | None = Field(None, description="How `correct` is computed (exact)")
+    reason: Reason = None
+
+
+class EndTestIn(Request_):
+    reason: Reason = None
+
+
 # ----------------------------------------------------------------- responses
+
+
+class ABTestOut(BaseModel):
+    test_id: str
+    model_a: str
+    model_b: str
+    split: float
+    alpha: float
+    min_samples: int
+    weights: WinnerWeights
+    match_mode: str
+    status: str = Field(description="running, concluded or abandoned")
+    created_at: str | None
+    created_by: str | None
+    ended_at: str | None
+    ended_by: str | None
+    end_reason: str | None
+    statistics: dict[str, Any] = Field(
+        description="Per arm, comparison, checks, scores and verdict: live while running, frozen once concluded"
+    )
+
+
+class ABTestPage(BaseModel):
+    items: list[ABTestOut]
+    next_cursor: str | None
+
+
+class AssignmentOut(BaseModel):
+    test_id: str
+    unit: str
+    arm: Literal["a", "b"]
+    model: str
+
+
+class SamplesOut(BaseModel):
+    accepted: int
+    duplicates: list[str]
+    position: int | None
+
+
+class WinnerOut(BaseModel):
+    test_id: str
+    status: str
+    winner: Literal["a", "b"] | None
+    winner_model: str | None
+    verdict: str
+    deploy_command: str | None = Field(description="When the winner is a registry version: the command to deploy it")
 
 
 class RoiOut(BaseModel):

@@ -74,12 +74,13 @@ def test_the_registry_scenario_through_the_cli(database_url: str, tmp_path: Path
         ("registry", pos(7)),
         ("audit", pos(7)),
         ("costs", pos(7)),
+        ("ab_stats", pos(7)),
     ]
     assert (
         ft(database_url, "deployment-status", "--json").stdout,
         ft(database_url, "audit", "--json").stdout,
     ) == before
-    assert [p["lag"] for p in ft_json(database_url, "projections", "status")] == [0, 0, 0, 0]
+    assert [p["lag"] for p in ft_json(database_url, "projections", "status")] == [0, 0, 0, 0, 0]
 
     exported = tmp_path / "registry.json"
     assert ft_json(database_url, "export-registry", str(exported)) == {
@@ -172,6 +173,7 @@ def test_a_projection_worker_keeps_the_views_current_with_events_other_processes
             # the writer never applies its own events here: only the worker can bring the views to them
             assert writer.engine.wait_for(r.recorded.position, timeout=30)
         assert {s.name: s.lag for s in writer.engine.status()} == {
+            "ab_stats": 0,
             "audit": 0,
             "costs": 0,
             "deployments": 0,

@@ -35,7 +35,13 @@ def test_catching_up_in_small_batches_projects_every_event_once(runtime: Runtime
     runtime.engine.batch_size = 7  # many batches, one ending mid-stream
     positions = runtime.engine.catch_up()
     head = runtime.engine.log.head()
-    assert history == 1200 and positions == {"audit": head, "costs": head, "deployments": head, "registry": head}
+    assert history == 1200 and positions == {
+        "ab_stats": head,
+        "audit": head,
+        "costs": head,
+        "deployments": head,
+        "registry": head,
+    }
     with runtime.db.read() as cur:
         assert cur.execute("SELECT COUNT(*) AS n FROM audit_log").fetchone()["n"] == history
         assert cur.execute("SELECT COUNT(*) AS n FROM dep_models").fetchone()["n"] == 30
@@ -166,7 +172,8 @@ def test_read_your_writes_waits_for_a_position_another_worker_applies(runtime: R
 
 def test_rebuilding_an_unknown_projection_names_the_known_ones(runtime: Runtime) -> None:
     with pytest.raises(
-        NotFound, match="Unknown projection 'prompts': the projections are audit, costs, deployments, registry"
+        NotFound,
+        match="Unknown projection 'prompts': the projections are ab_stats, audit, costs, deployments, registry",
     ):
         runtime.engine.rebuild("prompts")
 

@@ -1,0 +1,153 @@
+"""/v1/ab-tests: create, assign traffic, record samples, watch the statistics, conclude."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request, status
+
+from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
+from api.http.errors import ApiProblem
+from api.http.schemas import (
+    ABTestIn,
+    ABTestOut,
+    ABTestPage,
+    AssignmentOut,
+    EndTestIn,
+    Problem,
+    SamplesOut,
+    WinnerOut,
+)
+from api.runtime import Runtime
+from domain.ab_service import SamplesRecorded
+from domain.ab_testing import TestConfig, assign, validate_test_id
+from domain.errors import NotFound
+from projections.ab_stats import get_test, list_tests
+from projections.registry import get_version
+
+router = APIRouter(prefix="/v1/ab-tests", tags=["ab-tests"])
+TestId = Annotated[str, Path(description="The test's id")]
+ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+
+
+def test_out(found: dict[str, Any], statistics: dict[str, Any]) -> ABTestOut:
+    c: TestConfig = found["config"]
+    return ABTestOut(
+        test_id=c.test_id, model_a=c.model_a, model_b=c.model_b, split=c.split, alpha=c.alpha,
+        min_samples=c.min_samples, match_mode=c.match_mode,
+        weights={"accuracy": c.weight_accuracy, "latency": c.weight_latency, "cost": c.weight_cost},
+        status=found["status"], created_at=found["created_at"], created_by=found["created_by"],
+        ended_at=found["ended_at"], ended_by=found["ended_by"], end_reason=found["end_reason"], statistics=statistics,
+    )  # fmt: skip
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ABTestOut, responses=ERRORS)
+async def create_test(body: ABTestIn, cmd: CommandDep) -> ABTestOut:
+    """Creates a test of model_a (control) against model_b (variant)."""
+    weights = body.weights.model_dump() if body.weights else {}
+    settings = {"test_id": body.test_id, "model_a": body.model_a, "model_b": body.model_b, "split": body.split,
+                "alpha": body.alpha, "min_samples": body.min_samples, "match_mode": body.match_mode,
+                "weight_accuracy": weights.get("accuracy"), "weight_latency": weights.get("latency"),
+                "weight_cost": weights.get("cost")}  # fmt: skip
+    await cmd.run(lambda: cmd.runtime.ab.create_test(actor=cmd.actor, reason=body.reason, **settings))
+    found = await read(cmd.runtime.ab_test, body.test_id)
+    return test_out(found, found["statistics"])
+
+
+@router.get("", response_model=ABTestPage)
+async def list_ab_tests(
+    runtime: ReaderDep,
+    cursor: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ABTestPage:
+    tests = await read(list_tests, runtime.db, after=decode_cursor(cursor, str), limit=limit)
+    items = [test_out(t, t["result"] or {}) for t in tests]
+    next_cursor = encode_cursor(items[-1].test_id) if len(items) == limit else None
+    return ABTestPage(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{test_id}", response_model=ABTestOut, responses=ERRORS)
+async def get_ab_test(test_id: TestId, runtime: ReaderDep) -> ABTestOut:
+    """Settings, status and statistics: live while running (from per-arm sufficient statistics),
+    the frozen result once concluded."""
+    found = await read(runtime.ab_test, validate_test_id(test_id))
+    return test_out(found, found["statistics"])
+
+
+#: settings never change after creation, so assignment can skip the database after the first call
+_configs: dict[tuple[int, str], TestConfig] = {}
+
+
+@router.get("/{test_id}/assignment", response_model=AssignmentOut, responses=ERRORS)
+async def assignment(
+    test_id: TestId, runtime: ReaderDep, unit: Annotated[str, Query(min_length=1, max_length=256)]
+) -> AssignmentOut:
+    """The arm for a unit (user, session): a hash of test id and unit: deterministic, sticky, no write."""
+    key = (id(runtime), test_id)
+    config = _configs.get(key)
+    if config is None:
+        found = await read(get_test, runtime.db, validate_test_id(test_id))
+        if found is None:
+            raise NotFound(f"A/B test {test_id!r} does not exist.")
+        config = _configs[key] = found["config"]
+    arm = assign(test_id, unit, config.split)
+    return AssignmentOut(test_id=test_id, unit=unit, arm=arm, model=config.model_of(arm))
+
+
+@router.post("/{test_id}/samples", response_model=SamplesOut, responses=ERRORS)
+async def record_samples(test_id: TestId, request: Request, cmd: CommandDep) -> SamplesOut:
+    """Records a batch of up to 10,000 samples as one event; sample ids already counted come back in
+    `duplicates`. An invalid batch is refused whole, listing every bad sample. Statistics follow in
+    the background: read with `min_position`."""
+    body = await request.body()
+
+    def ingest() -> SamplesRecorded:
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise ApiProblem(400, "malformed-json", "Malformed JSON", "The request body is not valid JSON.") from None
+        samples = payload.get("samples") if isinstance(payload, dict) else None
+        if not isinstance(samples, list):
+            raise ApiProblem(422, "invalid-input", "Invalid input", 'The body must be {"samples": [...]}.')
+        return cmd.runtime.record_samples(test_id, samples, actor=cmd.actor)
+
+    r = await cmd.run(ingest, settle=False)
+    return SamplesOut(accepted=r.accepted, duplicates=r.duplicates, position=r.recorded and r.recorded.position)
+
+
+@router.post("/{test_id}/conclude", response_model=ABTestOut, responses=ERRORS)
+async def conclude(test_id: TestId, body: EndTestIn, cmd: CommandDep) -> ABTestOut:
+    """Computes the result over every sample recorded so far and freezes it in the event."""
+    await cmd.run(lambda: cmd.runtime.conclude_ab_test(test_id, actor=cmd.actor, reason=body.reason))
+    found = await read(cmd.runtime.ab_test, test_id)
+    return test_out(found, found["statistics"])
+
+
+@router.post("/{test_id}/abandon", response_model=ABTestOut, responses=ERRORS)
+async def abandon(test_id: TestId, body: EndTestIn, cmd: CommandDep) -> ABTestOut:
+    await cmd.run(lambda: cmd.runtime.ab.abandon(test_id, actor=cmd.actor, reason=body.reason))
+    found = await read(cmd.runtime.ab_test, test_id)
+    return test_out(found, found["statistics"])
+
+
+def deploy_command(runtime: Runtime, model: str | None) -> str | None:
+    """`NAME@VERSION` naming a registry version gives the command that deploys it."""
+    if model is None or "@" not in model:
+        return None
+    name, _, version = model.rpartition("@")
+    if not version.isdigit() or get_version(runtime.db, name, int(version)) is None:
+        return None
+    return f"ft-cli deploy-model {name} --version {version}"
+
+
+@router.get("/{test_id}/winner", response_model=WinnerOut, responses=ERRORS)
+async def winner(test_id: TestId, runtime: ReaderDep) -> WinnerOut:
+    """The recommendation: a winner only with a significant accuracy difference, enough samples in
+    both arms and no sample ratio mismatch; otherwise the reason, with the numbers."""
+    found = await read(runtime.ab_test, validate_test_id(test_id))
+    s = found["statistics"]
+    return WinnerOut(
+        test_id=test_id, status=found["status"], winner=s["winner"], winner_model=s["winner_model"],
+        verdict=s["verdict"], deploy_command=await read(deploy_command, runtime, s["winner_model"]),
+    )  # fmt: skip

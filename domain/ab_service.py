@@ -1,0 +1,98 @@
+"""A/B test use cases: create, record samples, conclude and abandon."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from domain.ab_testing import ABTest, SampleBatch, TestConfig, ab_test_id, parse_samples, validate_test_id
+from domain.application import FtApplication, Recorded, validate_actor
+from domain.errors import NotFound, RuleViolation
+from domain.inference import BatchRejected
+from domain.registry import validate_reason
+
+
+@dataclass(frozen=True)
+class SamplesRecorded:
+    accepted: int
+    duplicates: list[str]
+    recorded: Recorded | None
+
+
+@dataclass(frozen=True)
+class TestChanged:
+    test_id: str
+    recorded: Recorded
+
+
+class ABTesting(FtApplication):
+    name = "ft"
+
+    def load(self, test_id: str) -> ABTest:
+        validate_test_id(test_id)
+        try:
+            return self.get_aggregate(ab_test_id(test_id))
+        except AggregateNotFoundError:
+            raise NotFound(f"A/B test {test_id!r} does not exist: create it first (POST /v1/ab-tests).") from None
+
+    def create_test(self, *, actor: str, reason: str | None = None, **settings: Any) -> TestChanged:
+        config = TestConfig.validate(**settings)
+        actor = validate_actor(actor)
+        test = ABTest.create(config, actor=actor, reason=validate_reason(reason))
+        try:
+            return TestChanged(config.test_id, self.record(test))
+        except IntegrityError:
+            raise RuleViolation(f"A/B test {config.test_id!r} already exists: choose another test_id.") from None
+
+    def record_samples(
+        self,
+        test_id: str,
+        raw: Sequence[Any],
+        *,
+        actor: str,
+        stored: Callable[[str, list[str]], set[str]],
+        now: datetime | None = None,
+    ) -> SamplesRecorded:
+        """Appends a batch of samples as one event; `stored` says which sample ids are counted already."""
+        actor = validate_actor(actor)
+        test = self.load(test_id)  # one small aggregate per batch, never the samples
+        test.check_accepts_samples()
+        samples, errors = parse_samples(raw, test.config, now or datetime.now(UTC))
+        if errors:
+            raise BatchRejected(errors, what="sample")
+        already = stored(test_id, [s["sample_id"] for _, s in samples])
+        fresh = [s for _, s in samples if s["sample_id"] not in already]
+        if not fresh:
+            return SamplesRecorded(0, sorted(already), None)
+        try:
+            recorded = self.record(SampleBatch.record(test_id, fresh, actor=actor))
+        except IntegrityError:  # this very batch was appended already (a retry)
+            return SamplesRecorded(0, sorted([*already, *(s["sample_id"] for s in fresh)]), None)
+        return SamplesRecorded(len(fresh), sorted(already), recorded)
+
+    def conclude(
+        self, test_id: str, result: dict[str, Any], position: int, *, actor: str, reason: str | None = None
+    ) -> TestChanged:
+        actor = validate_actor(actor)
+
+        def attempt() -> TestChanged:
+            test = self.load(test_id)
+            test.conclude(result, position, actor=actor, reason=validate_reason(reason))
+            return TestChanged(test_id, self.record(test))
+
+        return self.retrying(attempt, what=f"Concluding {test_id!r}")
+
+    def abandon(self, test_id: str, *, actor: str, reason: str | None = None) -> TestChanged:
+        actor = validate_actor(actor)
+
+        def attempt() -> TestChanged:
+            test = self.load(test_id)
+            test.abandon(actor=actor, reason=validate_reason(reason))
+            return TestChanged(test_id, self.record(test))
+
+        return self.retrying(attempt, what=f"Abandoning {test_id!r}")

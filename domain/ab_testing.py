@@ -1,0 +1,316 @@
+"""A/B tests of two models on live traffic: configuration, assignment, samples and conclusion.
+
+A test is a small aggregate (created, concluded or abandoned). Samples are the
+high-volume path: a batch is one event of a one-event aggregate, as for
+inference records, and the statistics projection keeps per-arm sufficient
+statistics. Concluding computes the result once and freezes it in the event,
+with the log position it covers, so later samples or later code never change it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import InvalidInput, RuleViolation
+from domain.inference import MAX_BATCH, RecordError
+from domain.registry import FT_NAMESPACE, MAX_TEXT_LENGTH
+from domain.values import decimal_value
+
+TEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MATCH_MODES = ("exact", "substring")
+ARMS = ("a", "b")
+MAX_TEXT = 100_000
+_NO_OFFSET = timedelta(0)
+
+
+def ab_test_id(test_id: str) -> UUID:
+    return uuid5(FT_NAMESPACE, "ab-test:" + test_id)
+
+
+def validate_test_id(test_id: Any) -> str:
+    if not isinstance(test_id, str) or not TEST_ID_PATTERN.fullmatch(test_id):
+        raise InvalidInput(f"Invalid test id {test_id!r}: use 1 to 64 characters of letters, digits, '.', '_' or '-'.")
+    return test_id
+
+
+def assign(test_id: str, unit: str, split: float) -> str:
+    """The arm of a unit (a user, a session): a hash of test id and unit, so it is
+    deterministic and sticky and needs no write; a share `split` of units gets arm b."""
+    digest = hashlib.sha256(f"{test_id}\x00{unit}".encode()).digest()
+    return "b" if int.from_bytes(digest[:8], "big") / 2**64 < split else "a"
+
+
+@dataclass(frozen=True)
+class TestConfig:
+    test_id: str
+    model_a: str
+    model_b: str
+    split: float = 0.5
+    alpha: float = 0.05
+    min_samples: int = 30
+    weight_accuracy: float = 0.6
+    weight_latency: float = 0.2
+    weight_cost: float = 0.2
+    match_mode: str = "exact"
+
+    @classmethod
+    def validate(cls, **fields: Any) -> TestConfig:
+        defaults = cls.__dataclass_fields__
+        values = {k: fields.get(k) if fields.get(k) is not None else defaults[k].default for k in defaults}
+        unknown = set(fields) - set(defaults)
+        if unknown:
+            raise InvalidInput(f"Unknown test settings: {', '.join(sorted(unknown))}.")
+        validate_test_id(values["test_id"])
+        for arm in ("model_a", "model_b"):
+            model = values[arm]
+            if not isinstance(model, str) or not model.strip() or len(model) > MAX_TEXT_LENGTH:
+                raise InvalidInput(f"{arm} is required: the model name serving that arm.")
+        if values["model_a"] == values["model_b"]:
+            raise InvalidInput("model_a and model_b must differ: an A/B test compares two models.")
+        split = _number("split", values["split"])
+        if not 0 < split < 1:
+            raise InvalidInput(f"split must be between 0 and 1 (the share of units sent to model_b), got {split}.")
+        alpha = _number("alpha", values["alpha"])
+        if not 0 < alpha < 0.5:
+            raise InvalidInput(f"alpha must be between 0 and 0.5, got {alpha}.")
+        min_samples = values["min_samples"]
+        if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 1:
+            raise InvalidInput(
+                f"min_samples must be a whole number of 1 or more (100+ is recommended), got {min_samples!r}."
+            )
+        weights = [_number(k, values[k]) for k in ("weight_accuracy", "weight_latency", "weight_cost")]
+        if any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise InvalidInput("Winner weights must be 0 or more and not all 0.")
+        if values["match_mode"] not in MATCH_MODES:
+            raise InvalidInput(f"match_mode must be one of {', '.join(MATCH_MODES)}, got {values['match_mode']!r}.")
+        return cls(
+            test_id=values["test_id"], model_a=values["model_a"].strip(), model_b=values["model_b"].strip(),
+            split=split, alpha=alpha, min_samples=min_samples, weight_accuracy=weights[0],
+            weight_latency=weights[1], weight_cost=weights[2], match_mode=values["match_mode"],
+        )  # fmt: skip
+
+    def model_of(self, arm: str) -> str:
+        return self.model_a if arm == "a" else self.model_b
+
+
+def _number(field: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(f"{field} must be a number, got {value!r}.")
+    return float(value)
+
+
+# ------------------------------------------------------------------ samples
+
+
+def is_correct(prediction: str, reference: str, mode: str) -> bool:
+    """exact: equal after trimming; substring: the reference contains the prediction (the seed's rule)."""
+    prediction, reference = prediction.strip(), reference.strip()
+    return prediction == reference if mode == "exact" else bool(prediction) and prediction in reference
+
+
+def _parse_at(value: Any, now: datetime) -> str:
+    if value is None:
+        parsed = now
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"at {value!r} is not an ISO 8601 time") from None
+    else:
+        raise ValueError(f"at must be an ISO 8601 time, got {value!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    elif parsed.utcoffset() != _NO_OFFSET:
+        parsed = parsed.astimezone(UTC)
+    return parsed.isoformat(timespec="microseconds")
+
+
+def parse_sample(sample: Any, config: TestConfig, now: datetime) -> dict[str, Any]:
+    """A validated sample as stored in the event; raises ValueError with the reason."""
+    if type(sample) is not dict:
+        raise ValueError(f"a sample must be a JSON object, got {type(sample).__name__}")
+    unknown = set(sample) - {"sample_id", "arm", "model", "prediction", "reference", "correct", "latency_ms",
+                             "cost", "at"}  # fmt: skip
+    if unknown:
+        raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
+    sid = sample.get("sample_id")
+    if not isinstance(sid, str) or not sid.strip() or len(sid) > MAX_TEXT_LENGTH:
+        raise ValueError("sample_id is required (a non-empty text): it makes retries safe")
+    arm = sample.get("arm")
+    model = sample.get("model")
+    if arm is None and model is not None:
+        arm = "a" if model == config.model_a else "b" if model == config.model_b else None
+        if arm is None:
+            raise ValueError(f"model {model!r} is not in this test (arms: {config.model_a!r}, {config.model_b!r})")
+    if arm not in ARMS:
+        raise ValueError(f"arm must be 'a' or 'b' (or give the arm's model), got {arm!r}")
+    if model is not None and model != config.model_of(arm):
+        raise ValueError(f"model {model!r} is not arm {arm}'s model ({config.model_of(arm)!r})")
+    prediction, reference, correct = sample.get("prediction"), sample.get("reference"), sample.get("correct")
+    for name, text in (("prediction", prediction), ("reference", reference)):
+        if text is not None and (not isinstance(text, str) or len(text) > MAX_TEXT):
+            raise ValueError(f"{name} must be a text of at most {MAX_TEXT:,} characters")
+    if correct is None:
+        if reference is None or prediction is None:
+            raise ValueError("give correct, or a prediction and a reference to compare")
+        correct = is_correct(prediction, reference, config.match_mode)
+    elif not isinstance(correct, bool):
+        raise ValueError(f"correct must be true or false, got {correct!r}")
+    latency = sample.get("latency_ms", 0)
+    if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not math.isfinite(latency):
+        raise ValueError(f"latency_ms must be a number of milliseconds, got {latency!r}")
+    if latency < 0:
+        raise ValueError(f"latency_ms must be 0 or more, got {latency}")
+    cost = sample.get("cost", 0)
+    try:
+        cost = decimal_value("cost", cost)
+    except InvalidInput as e:
+        raise ValueError(e.detail.rstrip(".")) from None
+    return {
+        "sample_id": sid, "arm": arm, "correct": correct, "latency_ms": float(latency), "cost": str(cost),
+        "at": _parse_at(sample.get("at"), now), "prediction": prediction, "reference": reference,
+    }  # fmt: skip
+
+
+def parse_samples(
+    raw: Sequence[Any], config: TestConfig, now: datetime
+) -> tuple[list[tuple[int, dict[str, Any]]], list[RecordError]]:
+    if len(raw) > MAX_BATCH:
+        raise InvalidInput(f"A batch holds at most {MAX_BATCH:,} samples, got {len(raw):,}: split it.")
+    if not raw:
+        raise InvalidInput("The batch is empty: send at least one sample.")
+    samples, errors, seen = [], [], {}
+    for index, item in enumerate(raw):
+        try:
+            sample = parse_sample(item, config, now)
+        except ValueError as e:
+            sid = item.get("sample_id") if isinstance(item, dict) and isinstance(item.get("sample_id"), str) else None
+            errors.append(RecordError(index, str(e), sid))
+            continue
+        sid = sample["sample_id"]
+        if sid in seen:
+            errors.append(
+                RecordError(index, f"sample_id {sid!r} appears twice in the batch (also at {seen[sid]})", sid)
+            )
+            continue
+        seen[sample["sample_id"]] = index
+        samples.append((index, sample))
+    return samples, errors
+
+
+def samples_batch_id(test_id: str, sample_ids: Iterable[str]) -> UUID:
+    digest = hashlib.sha256("\n".join(sorted(sample_ids)).encode()).hexdigest()
+    return uuid5(FT_NAMESPACE, f"ab-samples:{test_id}:{digest}")
+
+
+class SampleBatch(Aggregate):
+    """One appended batch of A/B samples (one event)."""
+
+    class Recorded(Aggregate.Created):
+        test_id: str
+        #: each: sample_id, arm, correct, latency_ms, cost (decimal text), at, prediction, reference
+        samples: list[dict[str, Any]]
+        actor: str
+
+    @staticmethod
+    def create_id(test_id: str, samples: list[dict[str, Any]]) -> UUID:
+        return samples_batch_id(test_id, (s["sample_id"] for s in samples))
+
+    @classmethod
+    def record(cls, test_id: str, samples: list[dict[str, Any]], *, actor: str) -> SampleBatch:
+        return cls._create(cls.Recorded, test_id=test_id, samples=samples, actor=actor)
+
+    def __init__(self, test_id: str, samples: list[dict[str, Any]], actor: str) -> None:
+        self.count = len(samples)
+
+
+# -------------------------------------------------------------------- test
+
+
+class ABTest(Aggregate):
+    class Event(Aggregate.Event):
+        test_id: str
+        actor: str
+        reason: str | None
+
+    class Created(Event, Aggregate.Created):
+        model_a: str
+        model_b: str
+        split: float
+        alpha: float
+        min_samples: int
+        weight_accuracy: float
+        weight_latency: float
+        weight_cost: float
+        match_mode: str
+
+        def apply(self, aggregate: Any) -> None:
+            pass
+
+    class Concluded(Event):
+        #: the log position the frozen result covers: samples after it are not in it
+        position: int
+        #: the statistics, scores and verdict, as computed when concluding
+        result: dict[str, Any]
+
+        def apply(self, test: ABTest) -> None:
+            test.status = "concluded"
+
+    class Abandoned(Event):
+        def apply(self, test: ABTest) -> None:
+            test.status = "abandoned"
+
+    @staticmethod
+    def create_id(test_id: str) -> UUID:
+        return ab_test_id(test_id)
+
+    @classmethod
+    def create(cls, config: TestConfig, *, actor: str, reason: str | None = None) -> ABTest:
+        fields = {k: getattr(config, k) for k in config.__dataclass_fields__}
+        return cls._create(cls.Created, actor=actor, reason=reason, **fields)
+
+    def __init__(
+        self,
+        test_id: str,
+        model_a: str,
+        model_b: str,
+        split: float,
+        alpha: float,
+        min_samples: int,
+        weight_accuracy: float,
+        weight_latency: float,
+        weight_cost: float,
+        match_mode: str,
+        actor: str,
+        reason: str | None,
+    ) -> None:
+        self.config = TestConfig(
+            test_id, model_a, model_b, split, alpha, min_samples, weight_accuracy, weight_latency, weight_cost,
+            match_mode,
+        )  # fmt: skip
+        self.status = "running"
+
+    def _ensure_running(self, doing: str) -> None:
+        if self.status != "running":
+            raise RuleViolation(f"A/B test {self.config.test_id!r} is {self.status}: cannot {doing}.")
+
+    def check_accepts_samples(self) -> None:
+        self._ensure_running("record samples (its result is final)")
+
+    def conclude(self, result: dict[str, Any], position: int, *, actor: str, reason: str | None = None) -> None:
+        self._ensure_running("conclude it again")
+        self.trigger_event(self.Concluded, test_id=self.config.test_id, actor=actor, reason=reason,
+                           position=position, result=result)  # fmt: skip
+
+    def abandon(self, *, actor: str, reason: str | None = None) -> None:
+        self._ensure_running("abandon it")
+        self.trigger_event(self.Abandoned, test_id=self.config.test_id, actor=actor, reason=reason)
