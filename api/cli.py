@@ -724,9 +724,7 @@ def _print_ab(found: dict[str, Any], deploy: str | None = None) -> None:
         ])  # fmt: skip
     _table(f"A/B test {found['config'].test_id} ({found['status']})",
            ["arm", "model", "n", "accuracy", "95% CI", "latency ms", "cost/call", "cost total"], rows)  # fmt: skip
-    out.print(f"Verdict: {s['verdict']}.")
-    if deploy:
-        out.print(f"Deploy the winner: {deploy}")
+    out.print(f"Verdict: {s['verdict']}" + (f"; deploy it with `{deploy}`." if deploy else "."))
 
 
 @command(name="ab-test-status")

@@ -57,7 +57,8 @@ def records(n: int, seed: int = 5) -> list[dict[str, Any]]:
     ]
 
 
-def _raw(url: str, data: list[dict[str, Any]]) -> float:
+def raw_insert_rate(url: str, data: list[dict[str, Any]]) -> float:
+    """eventsourcing's own insert of one pre-encoded event per item, 10,000 per call."""
     encoded = [StoredEvent(uuid.uuid4(), 1, RAW_TOPIC, json.dumps(r).encode()) for r in data]
     rt = Runtime.open(url)
     try:
@@ -129,7 +130,7 @@ def run(pg: ThrowawayPostgres, tmp: Path, n: int) -> dict[str, Any]:
     results: dict[str, Any] = {"records": n}
     for kind in ("sqlite", "postgresql"):
         with fresh_store(kind, pg, tmp, f"ingest_raw_{kind}") as url:
-            raw = _raw(url, data)
+            raw = raw_insert_rate(url, data)
         with fresh_store(kind, pg, tmp, f"ingest_api_{kind}") as url:
             api = _api(url, data)
         with fresh_store(kind, pg, tmp, f"ingest_cli_{kind}") as url:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import inference_ingest, projection_rebuild, registry_vs_mlflow, status_latency
+from bench import ab_ingest, inference_ingest, projection_rebuild, registry_vs_mlflow, status_latency
 from bench.common import ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +83,27 @@ def render(r: dict[str, Any]) -> str:
                 f"in-process; a `projections run` worker projected {_fmt(k['api']['projected_per_s'])} records/s",
                 "< 10 ms",
             ))  # fmt: skip
+    ab = r.get("ab")
+    if ab:
+        for kind in ("sqlite", "postgresql"):
+            k = ab[kind]
+            rows.append((
+                f"A/B samples ingested, {kind} ({_fmt(ab['samples'])} samples, batches of 10,000)",
+                f"API {_fmt(k['api']['samples_per_s'])}/s (**{k['api_ratio']:.2f}x** raw "
+                f"{_fmt(k['raw_insert_events_per_s'])} events/s); projected {_fmt(k['api']['projected_per_s'])}/s",
+                "≥ 0.5x raw",
+            ))  # fmt: skip
+            rows.append((
+                f"A/B live statistics p50 at {_fmt(ab['samples'])} samples, {kind}",
+                f"{k['api']['live_http_p50_ms']:.2f} ms over HTTP ({k['api']['live_in_process_p50_ms']:.2f} ms "
+                "in-process)",
+                "≤ 10 ms",
+            ))  # fmt: skip
+            rows.append((
+                f"A/B assignment over HTTP, {kind}, {ab['assignment_clients']} concurrent keep-alive clients",
+                f"{_fmt(k['api']['assignment_requests_per_s'])} requests/s",
+                "",
+            ))  # fmt: skip
     lines = [
         f"Measured {r['measured_at']} on {r['machine']} ({r['cpus']} CPUs), Python {r['python']}, "
         "one `make bench` run.",
@@ -131,6 +152,8 @@ def main() -> None:
             results["commands"] = registry_vs_mlflow.run(pg, t)
             print("inference ingestion ...", flush=True)
             results["ingest"] = inference_ingest.run(pg, t, args.records)
+            print("A/B samples ...", flush=True)
+            results["ab"] = ab_ingest.run(pg, t, args.records)
     finally:
         pg.stop()
     out = ROOT / "bench" / "results"

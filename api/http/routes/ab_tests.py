@@ -147,7 +147,9 @@ async def winner(test_id: TestId, runtime: ReaderDep) -> WinnerOut:
     both arms and no sample ratio mismatch; otherwise the reason, with the numbers."""
     found = await read(runtime.ab_test, validate_test_id(test_id))
     s = found["statistics"]
+    command = await read(deploy_command, runtime, s["winner_model"])
+    verdict = s["verdict"] + (f"; deploy it with `{command}`" if command else "")
     return WinnerOut(
         test_id=test_id, status=found["status"], winner=s["winner"], winner_model=s["winner_model"],
-        verdict=s["verdict"], deploy_command=await read(deploy_command, runtime, s["winner_model"]),
+        verdict=verdict, deploy_command=command,
     )  # fmt: skip
