@@ -727,18 +727,20 @@ def _print_ab(found: dict[str, Any], deploy: str | None = None) -> None:
     out.print(f"Verdict: {s['verdict']}" + (f"; deploy it with `{deploy}`." if deploy else "."))
 
 
-@command(name="ab-test-status")
-def ab_test_status(test_id: str, as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
-    """Per-arm statistics and the verdict (live, or frozen once concluded)."""
-    from api.http.routes.ab_tests import deploy_command
-
-    with opened(database_url) as rt:
-        found = rt.ab_test(test_id)
-        deploy = deploy_command(rt, found["statistics"]["winner_model"])
+def _show_ab(rt: Runtime, test_id: str, as_json: bool) -> None:
+    found = rt.ab_test(test_id)
+    deploy = rt.deploy_command(found["statistics"]["winner_model"])
     if as_json:
         return print_json({"test_id": test_id, "status": found["status"], "statistics": found["statistics"],
                            "deploy_command": deploy})  # fmt: skip
     _print_ab(found, deploy)
+
+
+@command(name="ab-test-status")
+def ab_test_status(test_id: str, as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
+    """Per-arm statistics and the verdict (live, or frozen once concluded)."""
+    with opened(database_url) as rt:
+        _show_ab(rt, test_id, as_json)
 
 
 @command(name="conclude-ab-test")
@@ -747,17 +749,10 @@ def conclude_ab_test(
     database_url: DbOpt = None,
 ) -> None:  # fmt: skip
     """Freeze the result over every sample recorded so far."""
-    from api.http.routes.ab_tests import deploy_command
-
     with opened(database_url, fresh=False) as rt:
         r = rt.conclude_ab_test(test_id, actor=actor, reason=reason)
         rt.engine.reach(r.recorded.position)
-        found = rt.ab_test(test_id)
-        deploy = deploy_command(rt, found["statistics"]["winner_model"])
-    if as_json:
-        return print_json({"test_id": test_id, "status": found["status"], "statistics": found["statistics"],
-                           "deploy_command": deploy})  # fmt: skip
-    _print_ab(found, deploy)
+        _show_ab(rt, test_id, as_json)
 
 
 @command(name="list-ab-tests")

@@ -22,6 +22,7 @@ from projections.catalog import default_projections
 from projections.costs import stored_inference_ids
 from projections.database import Database
 from projections.engine import EventLog, ProjectionEngine, RebuildReport
+from projections.registry import get_version
 
 #: serialises `db init` across processes on PostgreSQL
 SCHEMA_LOCK_KEY = zlib.crc32(b"ft-lifecycle:schema")
@@ -143,6 +144,15 @@ class Runtime:
             raise NotFound(f"A/B test {test_id!r} does not exist (or the projections have not caught up yet).")
         live = analyze(found["config"], *found["arms"])
         return found | {"statistics": found["result"] if found["status"] == "concluded" else live}
+
+    def deploy_command(self, model: str | None) -> str | None:
+        """A winner named `NAME@VERSION` after a registry version gives the command that deploys it."""
+        if model is None or "@" not in model:
+            return None
+        name, _, version = model.rpartition("@")
+        if not version.isdigit() or get_version(self.db, name, int(version)) is None:
+            return None
+        return f"ft-cli deploy-model {name} --version {version}"
 
     def conclude_ab_test(self, test_id: str, *, actor: str, reason: str | None = None) -> TestChanged:
         """Freezes the result: the statistics of every sample up to the log's head, computed once."""

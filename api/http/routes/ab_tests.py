@@ -19,12 +19,10 @@ from api.http.schemas import (
     SamplesOut,
     WinnerOut,
 )
-from api.runtime import Runtime
 from domain.ab_service import SamplesRecorded
 from domain.ab_testing import TestConfig, assign, validate_test_id
 from domain.errors import NotFound
 from projections.ab_stats import get_test, list_tests
-from projections.registry import get_version
 
 router = APIRouter(prefix="/v1/ab-tests", tags=["ab-tests"])
 TestId = Annotated[str, Path(description="The test's id")]
@@ -131,23 +129,13 @@ async def abandon(test_id: TestId, body: EndTestIn, cmd: CommandDep) -> ABTestOu
     return test_out(found, found["statistics"])
 
 
-def deploy_command(runtime: Runtime, model: str | None) -> str | None:
-    """`NAME@VERSION` naming a registry version gives the command that deploys it."""
-    if model is None or "@" not in model:
-        return None
-    name, _, version = model.rpartition("@")
-    if not version.isdigit() or get_version(runtime.db, name, int(version)) is None:
-        return None
-    return f"ft-cli deploy-model {name} --version {version}"
-
-
 @router.get("/{test_id}/winner", response_model=WinnerOut, responses=ERRORS)
 async def winner(test_id: TestId, runtime: ReaderDep) -> WinnerOut:
     """The recommendation: a winner only with a significant accuracy difference, enough samples in
     both arms and no sample ratio mismatch; otherwise the reason, with the numbers."""
     found = await read(runtime.ab_test, validate_test_id(test_id))
     s = found["statistics"]
-    command = await read(deploy_command, runtime, s["winner_model"])
+    command = await read(runtime.deploy_command, s["winner_model"])
     verdict = s["verdict"] + (f"; deploy it with `{command}`" if command else "")
     return WinnerOut(
         test_id=test_id, status=found["status"], winner=s["winner"], winner_model=s["winner_model"],
