@@ -662,6 +662,26 @@ def roi_command(
     out.print(f"Verdict: {report['verdict']}.")
 
 
+# ------------------------------------------------------------------ examples
+
+
+@command(name="collect-examples")
+def collect_examples(
+    file: Annotated[Path, typer.Argument(help="JSONL: one example per line", exists=True, dir_okay=False)],
+    batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Examples per appended batch")] = MAX_BATCH,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Import collected examples (e.g. a distillation history) from a JSONL file, with a progress bar."""
+    totals = _import_jsonl(file, batch_size, as_json, database_url,
+                           lambda rt, batch: rt.collect_examples(batch, actor=actor), what="example")  # fmt: skip
+    if as_json:
+        return print_json(totals)
+    skipped = f"; {totals['duplicates']:,} already collected" if totals["duplicates"] else ""
+    out.print(f"Collected {totals['accepted']:,} examples from {file} in {totals['batches']} batches{skipped}.")
+
+
 # ----------------------------------------------------------------- A/B tests
 
 

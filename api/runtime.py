@@ -14,6 +14,7 @@ from adapters.idempotency import IdempotencyStore
 from adapters.store import StoreConfig, parse_database_url
 from domain.ab_results import analyze
 from domain.ab_service import ABTesting, SamplesRecorded, TestChanged
+from domain.dataset_service import Datasets, ExampleRated, ExamplesRecorded
 from domain.errors import NotFound
 from domain.ledger_service import CostLedger, InferencesRecorded
 from domain.registry_service import Registry
@@ -22,6 +23,7 @@ from projections.catalog import default_projections
 from projections.costs import stored_inference_ids
 from projections.database import Database
 from projections.engine import EventLog, ProjectionEngine, RebuildReport
+from projections.examples import stored_example_ids
 from projections.registry import get_version
 
 #: serialises `db init` across processes on PostgreSQL
@@ -42,6 +44,7 @@ class Runtime:
     registry: Registry
     ledger: CostLedger
     ab: ABTesting
+    datasets: Datasets
     db: Database
     engine: ProjectionEngine
     idempotency: IdempotencyStore
@@ -66,9 +69,10 @@ class Runtime:
             with _schema_lock(db) if create_schema else nullcontext():
                 env = config.eventsourcing_env(create_table=create_schema)
                 registry = Registry(env=env)
-                ledger, ab = CostLedger(env=env | {"CREATE_TABLE": "n"}), ABTesting(env=env | {"CREATE_TABLE": "n"})
+                shared = env | {"CREATE_TABLE": "n"}  # the registry created the one event table
+                ledger, ab, datasets = CostLedger(env=shared), ABTesting(env=shared), Datasets(env=shared)
                 engine = ProjectionEngine(db, EventLog(registry, db.dialect), default_projections())
-                runtime = cls(config, registry, ledger, ab, db, engine, IdempotencyStore(db))
+                runtime = cls(config, registry, ledger, ab, datasets, db, engine, IdempotencyStore(db))
                 if create_schema:
                     runtime.rebuilt = runtime._create_schema()
                     ledger.seed_catalog()
@@ -130,6 +134,18 @@ class Runtime:
     def record_inferences(self, records: list[Any], *, actor: str) -> InferencesRecorded:
         return self.ledger.record_inferences(records, actor=actor, stored=self.stored_inference_ids)
 
+    # ------------------------------------------------------------- examples
+
+    def collect_examples(self, examples: list[Any], *, actor: str) -> ExamplesRecorded:
+        return self.datasets.collect_examples(
+            examples, actor=actor, stored=lambda ids: stored_example_ids(self.db, ids)
+        )
+
+    def rate_example(self, example_id: str, rating: Any, *, actor: str, reason: str | None = None) -> ExampleRated:
+        return self.datasets.rate_example(
+            example_id, rating, actor=actor, reason=reason, exists=lambda e: bool(stored_example_ids(self.db, [e]))
+        )
+
     # ------------------------------------------------------------ A/B tests
 
     def record_samples(self, test_id: str, samples: list[Any], *, actor: str) -> SamplesRecorded:
@@ -170,3 +186,4 @@ class Runtime:
         self.registry.close()
         self.ledger.close()
         self.ab.close()
+        self.datasets.close()

@@ -6,6 +6,7 @@ from projections.ab_stats import ABStatsProjection
 from projections.audit import AuditTrailProjection
 from projections.costs import CostProjection
 from projections.deployments import DeploymentStatusProjection
+from projections.examples import ExamplesProjection
 from projections.engine import Projection
 from projections.registry import RegistryListingProjection
 
@@ -17,4 +18,5 @@ def default_projections() -> list[Projection]:
         AuditTrailProjection(),
         CostProjection(),
         ABStatsProjection(),
+        ExamplesProjection(),
     ]

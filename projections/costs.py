@@ -120,13 +120,13 @@ class CostProjection(Projection):
         )
 
 
-def stored_ids(cur: Cursor, table: str, ids: Sequence[str], chunk: int = 900) -> set[str]:
+def stored_ids(cur: Cursor, table: str, ids: Sequence[str], chunk: int = 900, *, key: str = "id") -> set[str]:
     """Which of `ids` are stored already (in chunks: SQLite limits the number of parameters)."""
     found: set[str] = set()
     for start in range(0, len(ids), chunk):
         part = ids[start : start + chunk]
-        rows = cur.execute(f"SELECT id FROM {table} WHERE id IN ({', '.join('?' * len(part))})", part).fetchall()
-        found.update(r["id"] for r in rows)
+        rows = cur.execute(f"SELECT {key} FROM {table} WHERE {key} IN ({', '.join('?' * len(part))})", part).fetchall()
+        found.update(r[key] for r in rows)
     return found
 
 

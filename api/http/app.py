@@ -9,7 +9,18 @@ from fastapi import FastAPI
 
 from api.http.errors import install_error_handlers
 from api.http.idempotency import IdempotencyMiddleware
-from api.http.routes import ab_tests, audit, costs, deployments, health, models, prices, projections, registry
+from api.http.routes import (
+    ab_tests,
+    audit,
+    costs,
+    deployments,
+    examples,
+    health,
+    models,
+    prices,
+    projections,
+    registry,
+)
 from api.runtime import Runtime
 from api.settings import Settings
 
@@ -57,6 +68,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)
-    for module in (models, deployments, audit, registry, prices, costs, ab_tests, projections, health):
+    for module in (models, deployments, audit, registry, prices, costs, ab_tests, examples, projections, health):
         app.include_router(module.router)
     return app

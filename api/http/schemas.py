@@ -133,7 +133,72 @@ class EndTestIn(Request_):
     reason: Reason = None
 
 
+class ChatMessageIn(BaseModel):
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str
+    name: str | None = None
+
+
+class ExampleIn(BaseModel):
+    """One collected example: documented here; the service validates each and lists every bad one."""
+
+    example_id: str = Field(description="Client-chosen and unique: a retry is not stored twice")
+    prompt: str | None = Field(None, description="Required unless messages are given")
+    response: str | None = Field(None, description="Required unless messages are given")
+    system: str | None = None
+    messages: list[ChatMessageIn] | None = Field(None, description="A multi-turn example, OpenAI chat format")
+    domain: str | None = None
+    task_type: str | None = None
+    rating: int | None = Field(None, ge=1, le=5)
+    source: Literal["distillation", "task_history", "feedback", "import"] = "import"
+    model: str | None = Field(None, description="The model that produced the response")
+    at: datetime | None = None
+    tags: list[str] = []
+
+
+class ExampleBatchIn(BaseModel):
+    examples: list[ExampleIn] = Field(max_length=10_000)
+
+
+class RatingIn(Request_):
+    rating: int = Field(description="1 to 5")
+    reason: Reason = None
+
+
 # ----------------------------------------------------------------- responses
+
+
+class ExamplesOut(BaseModel):
+    accepted: int
+    duplicates: list[str]
+    position: int | None
+
+
+class RatedOut(BaseModel):
+    example_id: str
+    rating: int
+    position: int
+
+
+class ExampleOut(BaseModel):
+    example_id: str
+    prompt: str | None
+    response: str | None
+    system: str | None
+    messages: list[dict[str, Any]] | None
+    domain: str | None
+    task_type: str | None
+    rating: int | None
+    source: str
+    model: str | None
+    at: str
+    tags: list[str]
+    position: int
+
+
+class ExamplePage(BaseModel):
+    items: list[ExampleOut]
+    next_cursor: str | None
 
 
 class ABTestOut(BaseModel):

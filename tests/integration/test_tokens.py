@@ -16,7 +16,7 @@ CORPUS = [
     "你好，世界。今日はいい天気ですね。",
     "مرحبا بالعالم",
     "def fib(n: int) -> int:\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n",
-    'SELECT id, name FROM "users" WHERE email LIKE \'%@example.com\';',
+    "SELECT id, name FROM \"users\" WHERE email LIKE '%@example.com';",
     "Emoji: 🚀🔥 and accents: déjà vu, naïve, Zürich <|endoftext|>",
 ]
 

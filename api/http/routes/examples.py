@@ -1,0 +1,68 @@
+"""/v1/examples: collect prompt/response examples in bulk, re-rate them, and list them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Path, Query, Request
+
+from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
+from api.http.errors import ApiProblem
+from api.http.schemas import ExampleBatchIn, ExamplePage, ExamplesOut, Problem, RatedOut, RatingIn
+from domain.dataset_service import ExamplesRecorded
+from projections.examples import ExampleFilter, list_examples
+
+router = APIRouter(prefix="/v1/examples", tags=["examples"])
+SCHEMA = ExampleBatchIn.model_json_schema(ref_template="#/components/schemas/{model}")
+
+
+@router.post(
+    "",
+    response_model=ExamplesOut,
+    responses={400: {"model": Problem}, 422: {"model": Problem, "description": "Every invalid example, by index"}},
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": SCHEMA}}}},
+)
+async def collect_examples(request: Request, cmd: CommandDep) -> ExamplesOut:
+    """Collects a batch of up to 10,000 examples as one event. Ids already stored come back in
+    `duplicates`; a batch with an invalid example is refused whole, listing every bad one."""
+    body = await request.body()
+
+    def ingest() -> ExamplesRecorded:
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise ApiProblem(400, "malformed-json", "Malformed JSON", "The request body is not valid JSON.") from None
+        examples = payload.get("examples") if isinstance(payload, dict) else None
+        if not isinstance(examples, list):
+            raise ApiProblem(422, "invalid-input", "Invalid input", 'The body must be {"examples": [...]}.')
+        return cmd.runtime.collect_examples(examples, actor=cmd.actor)
+
+    r = await cmd.run(ingest, settle=False)
+    return ExamplesOut(accepted=r.accepted, duplicates=r.duplicates, position=r.recorded and r.recorded.position)
+
+
+@router.post("/{example_id}/rating", response_model=RatedOut, responses={404: {"model": Problem}})
+async def rate(example_id: Annotated[str, Path()], body: RatingIn, cmd: CommandDep) -> RatedOut:
+    """Changes an example's rating (the last rating counts; every change stays in the log)."""
+    r = await cmd.run(lambda: cmd.runtime.rate_example(example_id, body.rating, actor=cmd.actor, reason=body.reason))
+    return RatedOut(example_id=r.example_id, rating=r.rating, position=r.recorded.position)
+
+
+@router.get("", response_model=ExamplePage)
+async def get_examples(
+    runtime: ReaderDep,
+    min_rating: Annotated[int | None, Query(ge=1, le=5)] = None,
+    domain: Annotated[str | None, Query()] = None,
+    task_type: Annotated[str | None, Query()] = None,
+    source: Annotated[str | None, Query()] = None,
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+    cursor: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ExamplePage:
+    f = ExampleFilter(min_rating, domain, task_type, source, to_stored_time(since), to_stored_time(until))
+    items = await read(list_examples, runtime.db, f, after=decode_cursor(cursor, str), limit=limit)
+    next_cursor = encode_cursor(items[-1]["example_id"]) if len(items) == limit else None
+    return ExamplePage(items=items, next_cursor=next_cursor)

@@ -1,0 +1,80 @@
+"""Dataset use cases: collect examples and rate them (dataset builds come next)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from domain.application import FtApplication, Recorded, validate_actor
+from domain.errors import InvalidInput, NotFound
+from domain.examples import ExampleBatch, ExampleRating, parse_examples, rating_stream_id, validate_rating
+from domain.inference import BatchRejected
+from domain.registry import validate_reason
+
+
+@dataclass(frozen=True)
+class ExamplesRecorded:
+    accepted: int
+    duplicates: list[str]
+    recorded: Recorded | None
+
+
+@dataclass(frozen=True)
+class ExampleRated:
+    example_id: str
+    rating: int
+    recorded: Recorded
+
+
+class Datasets(FtApplication):
+    name = "ft"
+
+    def collect_examples(
+        self,
+        raw: Sequence[Any],
+        *,
+        actor: str,
+        stored: Callable[[list[str]], set[str]],
+        now: datetime | None = None,
+    ) -> ExamplesRecorded:
+        """Appends a batch of examples as one event; ids already stored are reported and left out."""
+        actor = validate_actor(actor)
+        examples, errors = parse_examples(raw, now or datetime.now(UTC))
+        if errors:
+            raise BatchRejected(errors, what="example")
+        already = stored([e["example_id"] for e in examples])
+        fresh = [e for e in examples if e["example_id"] not in already]
+        if not fresh:
+            return ExamplesRecorded(0, sorted(already), None)
+        try:
+            recorded = self.record(ExampleBatch.record(fresh, actor=actor))
+        except IntegrityError:  # this very batch was appended already (a retry)
+            return ExamplesRecorded(0, sorted([*already, *(e["example_id"] for e in fresh)]), None)
+        return ExamplesRecorded(len(fresh), sorted(already), recorded)
+
+    def rate_example(
+        self, example_id: str, rating: Any, *, actor: str, exists: Callable[[str], bool], reason: str | None = None
+    ) -> ExampleRated:
+        actor = validate_actor(actor)
+        try:
+            rating = validate_rating(rating)
+        except ValueError as e:
+            raise InvalidInput(str(e) + ".") from None
+        if not exists(example_id):
+            raise NotFound(f"Example {example_id!r} is not collected (or the projections have not caught up yet).")
+        reason = validate_reason(reason)
+
+        def attempt() -> ExampleRated:
+            try:
+                stream = self.get_aggregate(rating_stream_id(example_id))
+                stream.rate(rating, actor=actor, reason=reason)
+            except AggregateNotFoundError:
+                stream = ExampleRating.start(example_id, rating, actor=actor, reason=reason)
+            return ExampleRated(example_id, rating, self.record(stream))
+
+        return self.retrying(attempt, what=f"Rating example {example_id!r}")

@@ -1,0 +1,197 @@
+"""Collected examples: the prompt/response pairs (or chats) datasets are built from.
+
+Examples arrive in bulk, so a batch is one event of a one-event aggregate, as for
+inference records; the examples projection stores each example id once. A rating
+can change later: each example's ratings are a small stream of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import InvalidInput
+from domain.inference import MAX_BATCH, RecordError
+from domain.registry import FT_NAMESPACE, MAX_TEXT_LENGTH
+
+SOURCES = ("distillation", "task_history", "feedback", "import")
+ROLES = ("system", "user", "assistant", "tool", "developer")
+MAX_CONTENT = 1_000_000
+FIELDS = frozenset({"example_id", "prompt", "response", "system", "messages", "domain", "task_type", "rating",
+                    "source", "model", "at", "tags"})  # fmt: skip
+_NO_OFFSET = timedelta(0)
+
+
+def validate_rating(rating: Any) -> int:
+    if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise ValueError(f"rating must be a whole number from 1 to 5, got {rating!r}")
+    return rating
+
+
+def _text(example: dict[str, Any], name: str, *, required: bool, limit: int = MAX_TEXT_LENGTH) -> str | None:
+    value = example.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise ValueError(f"{name} is required (a non-empty text)" if required else f"{name} must be a text")
+    if len(value) > limit:
+        raise ValueError(f"{name} is longer than {limit:,} characters")
+    return value
+
+
+def _messages(value: Any) -> list[dict[str, str]]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("messages must be a non-empty list of {role, content} objects (OpenAI chat format)")
+    out = []
+    for i, m in enumerate(value):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise ValueError(f"messages[{i}] must be an object with a text role and content")
+        if m["role"] not in ROLES:
+            raise ValueError(f"messages[{i}] has unknown role {m['role']!r}: use one of {', '.join(ROLES)}")
+        out.append({k: m[k] for k in ("role", "content", "name") if isinstance(m.get(k), str)})
+    return out
+
+
+def _at(value: Any, now: datetime) -> str:
+    if value is None:
+        parsed = now
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"at {value!r} is not an ISO 8601 time") from None
+    else:
+        raise ValueError(f"at must be an ISO 8601 time, got {value!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    elif parsed.utcoffset() != _NO_OFFSET:
+        parsed = parsed.astimezone(UTC)
+    return parsed.isoformat(timespec="microseconds")
+
+
+def parse_example(example: Any, now: datetime) -> dict[str, Any]:
+    """A validated example as stored; raises ValueError with the reason."""
+    if type(example) is not dict:
+        raise ValueError(f"an example must be a JSON object, got {type(example).__name__}")
+    if not FIELDS.issuperset(example):
+        raise ValueError(f"unknown field(s) {', '.join(sorted(set(example) - FIELDS))}")
+    messages = example.get("messages")
+    if messages is not None:
+        messages = _messages(messages)
+        prompt = _text(example, "prompt", required=False, limit=MAX_CONTENT)
+        response = _text(example, "response", required=False, limit=MAX_CONTENT)
+    else:
+        prompt = _text(example, "prompt", required=True, limit=MAX_CONTENT)
+        response = _text(example, "response", required=True, limit=MAX_CONTENT)
+    source = example.get("source", "import")
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+    rating = example.get("rating")
+    tags = example.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ValueError("tags must be a list of texts")
+    return {
+        "example_id": _text(example, "example_id", required=True),
+        "prompt": prompt,
+        "response": response,
+        "system": _text(example, "system", required=False, limit=MAX_CONTENT),
+        "messages": messages,
+        "domain": _text(example, "domain", required=False),
+        "task_type": _text(example, "task_type", required=False),
+        "rating": None if rating is None else validate_rating(rating),
+        "source": source,
+        "model": _text(example, "model", required=False),
+        "at": _at(example.get("at"), now),
+        "tags": tags,
+    }
+
+
+def parse_examples(raw: Sequence[Any], now: datetime) -> tuple[list[dict[str, Any]], list[RecordError]]:
+    if len(raw) > MAX_BATCH:
+        raise InvalidInput(f"A batch holds at most {MAX_BATCH:,} examples, got {len(raw):,}: split it.")
+    if not raw:
+        raise InvalidInput("The batch is empty: send at least one example.")
+    examples, errors, seen = [], [], {}
+    for index, item in enumerate(raw):
+        try:
+            example = parse_example(item, now)
+        except ValueError as e:
+            eid = item.get("example_id") if isinstance(item, dict) and isinstance(item.get("example_id"), str) else None
+            errors.append(RecordError(index, str(e), eid))
+            continue
+        eid = example["example_id"]
+        if eid in seen:
+            errors.append(
+                RecordError(index, f"example_id {eid!r} appears twice in the batch (also at {seen[eid]})", eid)
+            )
+            continue
+        seen[eid] = index
+        examples.append(example)
+    return examples, errors
+
+
+def examples_batch_id(example_ids: Iterable[str]) -> UUID:
+    digest = hashlib.sha256("\n".join(sorted(example_ids)).encode()).hexdigest()
+    return uuid5(FT_NAMESPACE, "example-batch:" + digest)
+
+
+class ExampleBatch(Aggregate):
+    """One appended batch of collected examples (one event)."""
+
+    class Recorded(Aggregate.Created):
+        #: each: example_id, prompt, response, system, messages, domain, task_type, rating, source, model, at, tags
+        examples: list[dict[str, Any]]
+        actor: str
+
+    @staticmethod
+    def create_id(examples: list[dict[str, Any]]) -> UUID:
+        return examples_batch_id(e["example_id"] for e in examples)
+
+    @classmethod
+    def record(cls, examples: list[dict[str, Any]], *, actor: str) -> ExampleBatch:
+        return cls._create(cls.Recorded, examples=examples, actor=actor)
+
+    def __init__(self, examples: list[dict[str, Any]], actor: str) -> None:
+        self.count = len(examples)
+
+
+def rating_stream_id(example_id: str) -> UUID:
+    return uuid5(FT_NAMESPACE, "example-rating:" + example_id)
+
+
+class ExampleRating(Aggregate):
+    """The later ratings of one example: a small stream, so a re-rating never touches a batch."""
+
+    class Event(Aggregate.Event):
+        example_id: str
+        rating: int
+        actor: str
+        reason: str | None
+
+    class Rated(Event):
+        def apply(self, stream: ExampleRating) -> None:
+            stream.rating = self.rating
+
+    class Started(Event, Aggregate.Created):
+        def apply(self, stream: Any) -> None:
+            pass
+
+    @staticmethod
+    def create_id(example_id: str) -> UUID:
+        return rating_stream_id(example_id)
+
+    @classmethod
+    def start(cls, example_id: str, rating: int, *, actor: str, reason: str | None) -> ExampleRating:
+        return cls._create(cls.Started, example_id=example_id, rating=rating, actor=actor, reason=reason)
+
+    def __init__(self, example_id: str, rating: int, actor: str, reason: str | None) -> None:
+        self.example_id = example_id
+        self.rating = rating
+
+    def rate(self, rating: int, *, actor: str, reason: str | None) -> None:
+        self.trigger_event(self.Rated, example_id=self.example_id, rating=rating, actor=actor, reason=reason)
