@@ -6,8 +6,8 @@ from projections.ab_stats import ABStatsProjection
 from projections.audit import AuditTrailProjection
 from projections.costs import CostProjection
 from projections.deployments import DeploymentStatusProjection
-from projections.examples import ExamplesProjection
 from projections.engine import Projection
+from projections.examples import ExamplesProjection
 from projections.registry import RegistryListingProjection
 
 
