@@ -37,6 +37,7 @@ from projections import deployments, registry
 from projections.ab_stats import list_tests
 from projections.audit import AuditFilter, audited_event_types, query_audit
 from projections.costs import cost_summary
+from projections.datasets import list_datasets
 from projections.roi_inputs import roi_report
 from projections.rows import format_ts
 
@@ -680,6 +681,89 @@ def collect_examples(
         return print_json(totals)
     skipped = f"; {totals['duplicates']:,} already collected" if totals["duplicates"] else ""
     out.print(f"Collected {totals['accepted']:,} examples from {file} in {totals['batches']} batches{skipped}.")
+
+
+@command(name="prepare-dataset")
+def prepare_dataset(
+    fmt: Annotated[str, typer.Option("--format", help="openai, alpaca or jsonl")] = "openai",
+    min_rating: Annotated[int, typer.Option(help="Keep examples rated at least this")] = 4,
+    domain: Annotated[str | None, typer.Option(help="Only this domain")] = None,
+    task_type: Annotated[str | None, typer.Option(help="Only this task type")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source")] = None,
+    since: Annotated[str | None, typer.Option(help="Collected from (ISO 8601)")] = None,
+    until: Annotated[str | None, typer.Option(help="Collected up to (ISO 8601)")] = None,
+    target_model: Annotated[str, typer.Option(help="Tokenizer and token limit")] = "gpt-4o-mini-2024-07-18",
+    train_ratio: Annotated[float, typer.Option(help="Share of examples for training")] = 0.8,
+    seed: Annotated[int, typer.Option(help="Seed of the split")] = 42,
+    name: Annotated[str | None, typer.Option("--name", help="Dataset id (default: from the content hash)")] = None,
+    output: Annotated[Path, typer.Option(help="Where to write the train and test files")] = Path("."),
+    reason: ReasonOpt = None,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Build a dataset from the collected examples and write its train and test files."""
+    if fmt not in ("openai", "alpaca", "jsonl"):
+        raise _fail(f"Unknown format {fmt!r}: use openai, alpaca or jsonl.")
+    with opened(database_url, fresh=False) as rt:
+        built = rt.build_dataset(
+            actor=actor, reason=reason, dataset_id=name, min_rating=min_rating, domain=domain, task_type=task_type,
+            source=source, since=_parse_time(since, "--since"), until=_parse_time(until, "--until"),
+            target_model=target_model, train_ratio=train_ratio, seed=seed,
+        )  # fmt: skip
+        rt.engine.reach(built.recorded.position)
+        dataset_id = built.build.dataset_id
+        suffix = "json" if fmt == "alpaca" else "jsonl"
+        files = {}
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+            for split in ("train", "test"):
+                path = output / f"{dataset_id}-{split}.{suffix}"
+                path.write_bytes(rt.export_dataset(dataset_id, fmt, split))
+                files[split] = str(path)
+        except OSError as e:
+            raise _fail(f"cannot write to {output}: {e.strerror}") from None
+    stats = built.build.stats
+    result = {"dataset_id": dataset_id, "content_hash": built.build.content_hash, "files": files}
+    result |= {k: stats[k] for k in ("train", "test", "rejected", "warnings")}
+    if as_json:
+        return print_json(result)
+    out.print(f"Dataset {dataset_id}: {stats['train']} train, {stats['test']} test, {stats['rejected']} rejected; "
+              f"{stats['total_tokens']:,} tokens. Files: {files['train']}, {files['test']}.")  # fmt: skip
+    for warning in stats["warnings"]:
+        out.print(f"warning: {warning}")
+
+
+@command(name="list-datasets")
+def list_datasets_command(as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
+    """Every dataset build."""
+    with opened(database_url) as rt:
+        rows = list_datasets(rt.db, limit=100_000)
+    items = [{k: r[k] for k in ("dataset_id", "train", "test", "rejected", "content_hash", "created_at", "created_by")}
+             for r in rows]  # fmt: skip
+    if as_json:
+        return print_json(items)
+    columns = ["dataset_id", "train", "test", "rejected", "created_at", "created_by"]
+    _table("Datasets", columns, [[r[c] for c in columns] for r in items])
+
+
+@command(name="dataset-stats")
+def dataset_stats(dataset_id: str, as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
+    """Counts, lengths in characters and tokens, estimated training costs and warnings of a dataset."""
+    with opened(database_url) as rt:
+        stats = rt.dataset(dataset_id)["stats"]
+    if as_json:
+        return print_json(stats)
+    _table(f"Dataset {dataset_id}", ["examples", "train", "test", "rejected", "total tokens", "mean tokens", "p90"],
+           [[stats["examples"], stats["train"], stats["test"], stats["rejected"], f"{stats['total_tokens']:,}",
+             f"{stats['tokens']['mean']:.1f}", stats["tokens"]["p90"]]])  # fmt: skip
+    _table(
+        "Estimated training cost (USD)",
+        ["model", "cost"],
+        [[m, c] for m, c in stats["estimated_training_cost"].items()],
+    )
+    for warning in stats["warnings"]:
+        out.print(f"warning: {warning}")
 
 
 # ----------------------------------------------------------------- A/B tests

@@ -7,23 +7,27 @@ import threading
 import zlib
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from adapters import tokens
 from adapters.database import PostgresDatabase, open_database
 from adapters.idempotency import IdempotencyStore
 from adapters.store import StoreConfig, parse_database_url
 from domain.ab_results import analyze
 from domain.ab_service import ABTesting, SamplesRecorded, TestChanged
-from domain.dataset_service import Datasets, ExampleRated, ExamplesRecorded
-from domain.errors import NotFound
+from domain.dataset_service import DatasetBuilt, Datasets, ExampleRated, ExamplesRecorded
+from domain.datasets import BuildSpec, build_dataset, export_bytes
+from domain.errors import InvalidInput, NotFound
 from domain.ledger_service import CostLedger, InferencesRecorded
 from domain.registry_service import Registry
 from projections.ab_stats import get_test, stored_sample_ids
 from projections.catalog import default_projections
 from projections.costs import stored_inference_ids
 from projections.database import Database
+from projections.datasets import emptying_filter, get_dataset, matching_examples, member_examples
 from projections.engine import EventLog, ProjectionEngine, RebuildReport
-from projections.examples import stored_example_ids
+from projections.examples import ExampleFilter, stored_example_ids
 from projections.registry import get_version
 
 #: serialises `db init` across processes on PostgreSQL
@@ -145,6 +149,36 @@ class Runtime:
         return self.datasets.rate_example(
             example_id, rating, actor=actor, reason=reason, exists=lambda e: bool(stored_example_ids(self.db, [e]))
         )
+
+    # ------------------------------------------------------------- datasets
+
+    def build_dataset(self, *, actor: str, reason: str | None = None, **settings: Any) -> DatasetBuilt:
+        """Builds a dataset from every collected example up to the log's head that the filters keep."""
+        spec = BuildSpec.validate(**settings)
+        encoding = tokens.get_encoding(tokens.encoding_name_for(spec.target_model))
+        self.engine.reach(self.engine.log.head())  # every example collected so far is in the projection
+        f = ExampleFilter(**spec.filters)
+        examples = matching_examples(self.db, f)
+        if not examples:
+            culprit = emptying_filter(self.db, f)
+            raise InvalidInput(f"The filters leave no example, so there is no dataset to build: {culprit} emptied it.")
+        prices = [p for p in self.ledger.prices_at(datetime.now(UTC)) if p.training_per_1m is not None]
+        build = build_dataset(spec, examples, lambda messages: tokens.count_chat(messages, encoding), prices)
+        return self.datasets.record_build(build, actor=actor, reason=reason)
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        found = get_dataset(self.db, dataset_id)
+        if found is None:
+            raise NotFound(f"Dataset {dataset_id!r} does not exist: build one with POST /v1/datasets.")
+        return found
+
+    def export_dataset(self, dataset_id: str, fmt: str, split: str) -> bytes:
+        self.dataset(dataset_id)
+        if split not in ("train", "test", "all"):
+            raise InvalidInput(f"Unknown split {split!r}: use train, test or all.")
+        if fmt not in ("openai", "alpaca", "jsonl"):
+            raise InvalidInput(f"Unknown format {fmt!r}: use openai, alpaca or jsonl.")
+        return export_bytes(member_examples(self.db, dataset_id, split), fmt)
 
     # ------------------------------------------------------------ A/B tests
 

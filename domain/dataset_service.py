@@ -1,4 +1,4 @@
-"""Dataset use cases: collect examples and rate them (dataset builds come next)."""
+"""Dataset use cases: collect examples, rate them, and record dataset builds."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from domain.application import FtApplication, Recorded, validate_actor
-from domain.errors import InvalidInput, NotFound
+from domain.datasets import Build, Dataset
+from domain.errors import InvalidInput, NotFound, RuleViolation
 from domain.examples import ExampleBatch, ExampleRating, parse_examples, rating_stream_id, validate_rating
 from domain.inference import BatchRejected
 from domain.registry import validate_reason
@@ -22,6 +23,12 @@ class ExamplesRecorded:
     accepted: int
     duplicates: list[str]
     recorded: Recorded | None
+
+
+@dataclass(frozen=True)
+class DatasetBuilt:
+    build: Build
+    recorded: Recorded
 
 
 @dataclass(frozen=True)
@@ -78,3 +85,14 @@ class Datasets(FtApplication):
             return ExampleRated(example_id, rating, self.record(stream))
 
         return self.retrying(attempt, what=f"Rating example {example_id!r}")
+
+    def record_build(self, build: Build, *, actor: str, reason: str | None = None) -> DatasetBuilt:
+        """Records a computed build; a dataset id is used once."""
+        actor = validate_actor(actor)
+        try:
+            return DatasetBuilt(build, self.record(Dataset.record(build, actor=actor, reason=validate_reason(reason))))
+        except IntegrityError:
+            raise RuleViolation(
+                f"Dataset {build.dataset_id!r} already exists: give another dataset_id (an identical build "
+                "gets the same default id, since the id comes from the content hash)."
+            ) from None

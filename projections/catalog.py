@@ -5,6 +5,7 @@ from __future__ import annotations
 from projections.ab_stats import ABStatsProjection
 from projections.audit import AuditTrailProjection
 from projections.costs import CostProjection
+from projections.datasets import DatasetProjection
 from projections.deployments import DeploymentStatusProjection
 from projections.engine import Projection
 from projections.examples import ExamplesProjection
@@ -19,4 +20,5 @@ def default_projections() -> list[Projection]:
         CostProjection(),
         ABStatsProjection(),
         ExamplesProjection(),
+        DatasetProjection(),
     ]

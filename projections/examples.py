@@ -89,7 +89,7 @@ class ExampleFilter:
         return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
-def _example(row: dict[str, Any]) -> dict[str, Any]:
+def example_row(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "messages": json.loads(row["messages"]) if row["messages"] else None,
             "tags": json.loads(row["tags"]) if row["tags"] else []}  # fmt: skip
 
@@ -103,7 +103,7 @@ def list_examples(
         rows = cur.execute(
             f"SELECT {COLUMNS} FROM examples {page} ORDER BY example_id LIMIT ?", [*params, after or "", limit]
         ).fetchall()
-    return [_example(r) for r in rows]
+    return [example_row(r) for r in rows]
 
 
 def stored_example_ids(db: Database, ids: Sequence[str]) -> set[str]:

@@ -13,6 +13,7 @@ from api.http.routes import (
     ab_tests,
     audit,
     costs,
+    datasets,
     deployments,
     examples,
     health,
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)
-    for module in (models, deployments, audit, registry, prices, costs, ab_tests, examples, projections, health):
+    modules = (models, deployments, audit, registry, prices, costs, ab_tests, examples, datasets, projections, health)
+    for module in modules:
         app.include_router(module.router)
     return app

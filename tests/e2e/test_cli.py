@@ -76,12 +76,13 @@ def test_the_registry_scenario_through_the_cli(database_url: str, tmp_path: Path
         ("costs", pos(7)),
         ("ab_stats", pos(7)),
         ("examples", pos(7)),
+        ("datasets", pos(7)),
     ]
     assert (
         ft(database_url, "deployment-status", "--json").stdout,
         ft(database_url, "audit", "--json").stdout,
     ) == before
-    assert [p["lag"] for p in ft_json(database_url, "projections", "status")] == [0] * 6
+    assert [p["lag"] for p in ft_json(database_url, "projections", "status")] == [0] * 7
 
     exported = tmp_path / "registry.json"
     assert ft_json(database_url, "export-registry", str(exported)) == {
@@ -177,6 +178,7 @@ def test_a_projection_worker_keeps_the_views_current_with_events_other_processes
             "ab_stats": 0,
             "audit": 0,
             "costs": 0,
+            "datasets": 0,
             "deployments": 0,
             "examples": 0,
             "registry": 0,

@@ -39,6 +39,7 @@ def test_catching_up_in_small_batches_projects_every_event_once(runtime: Runtime
         "ab_stats": head,
         "audit": head,
         "costs": head,
+        "datasets": head,
         "deployments": head,
         "examples": head,
         "registry": head,
@@ -174,8 +175,8 @@ def test_read_your_writes_waits_for_a_position_another_worker_applies(runtime: R
 def test_rebuilding_an_unknown_projection_names_the_known_ones(runtime: Runtime) -> None:
     with pytest.raises(
         NotFound,
-        match="Unknown projection 'prompts': the projections are ab_stats, audit, costs, deployments, examples, "
-        "registry",
+        match="Unknown projection 'prompts': the projections are ab_stats, audit, costs, datasets, deployments, "
+        "examples, registry",
     ):
         runtime.engine.rebuild("prompts")
 
