@@ -63,6 +63,8 @@ class StoreConfig:
             "POSTGRES_PASSWORD": self.password,
             "POSTGRES_POOL_SIZE": "10",
             "POSTGRES_MAX_OVERFLOW": "20",
+            # the library's recorder, minus the pipelined insert that can deadlock on large batches
+            "APPLICATION_RECORDER_TOPIC": "adapters.pg_recorder:UnpipelinedApplicationRecorder",
         }
 
     def conninfo(self) -> str:

@@ -58,13 +58,22 @@ def records(n: int, seed: int = 5) -> list[dict[str, Any]]:
 
 
 def raw_insert_rate(url: str, data: list[dict[str, Any]]) -> float:
-    """eventsourcing's own insert of one pre-encoded event per item, 10,000 per call."""
+    """eventsourcing's own insert of one pre-encoded event per item, in calls of up to 10,000 events
+    and 2 MB (a 5 MB call stalled in psycopg's pipeline against PostgreSQL here)."""
     encoded = [StoredEvent(uuid.uuid4(), 1, RAW_TOPIC, json.dumps(r).encode()) for r in data]
+    calls, call, size = [], [], 0
+    for event in encoded:
+        if call and (len(call) == BATCH or size + len(event.state) > 2_000_000):
+            calls.append(call)
+            call, size = [], 0
+        call.append(event)
+        size += len(event.state)
+    calls.append(call)
     rt = Runtime.open(url)
     try:
         started = time.perf_counter()
-        for k in range(0, len(encoded), BATCH):
-            rt.registry.recorder.insert_events(encoded[k : k + BATCH])
+        for call in calls:
+            rt.registry.recorder.insert_events(call)
         return len(encoded) / (time.perf_counter() - started)
     finally:
         rt.close()

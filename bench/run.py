@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ab_ingest, inference_ingest, projection_rebuild, registry_vs_mlflow, status_latency
+from bench import ab_ingest, dataset_build, inference_ingest, projection_rebuild, registry_vs_mlflow, status_latency
 from bench.common import ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,6 +104,29 @@ def render(r: dict[str, Any]) -> str:
                 f"{_fmt(k['api']['assignment_requests_per_s'])} requests/s",
                 "",
             ))  # fmt: skip
+    ds = r.get("datasets")
+    if ds:
+        c = ds["counting"]
+        rows.append((
+            "Token counting (o200k_base, chat rule)",
+            f"{_fmt(c['ours_tokens_per_s'])} tokens/s (**{c['ours_tokens_per_s'] / c['tiktoken_tokens_per_s']:.2f}x** "
+            f"tiktoken alone, {_fmt(c['tiktoken_tokens_per_s'])} tokens/s)",
+            "",
+        ))  # fmt: skip
+        for kind in ("sqlite", "postgresql"):
+            k = ds[kind]
+            rows.append((
+                f"Examples collected, {kind} ({_fmt(ds['examples'])} examples)",
+                f"{_fmt(k['collect_examples_per_s'])}/s (**{k['collect_ratio_raw']:.2f}x** raw "
+                f"{_fmt(k['raw_insert_events_per_s'])} events/s); projected {_fmt(k['projected_examples_per_s'])}/s",
+                "",
+            ))  # fmt: skip
+            rows.append((
+                f"Dataset built from them, {kind}",
+                f"{_fmt(k['build_examples_per_s'])} examples/s (**{k['build_ratio_raw']:.2f}x** raw insert, "
+                f"**{k['build_ratio_tiktoken']:.2f}x** tiktoken counting alone)",
+                "",
+            ))  # fmt: skip
     lines = [
         f"Measured {r['measured_at']} on {r['machine']} ({r['cpus']} CPUs), Python {r['python']}, "
         "one `make bench` run.",
@@ -129,6 +152,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000, help="registry events for the rebuild benchmark")
     parser.add_argument("--large", type=int, default=100_000, help="history length for the latency benchmark")
     parser.add_argument("--records", type=int, default=1_000_000, help="inference records for the ingestion benchmark")
+    parser.add_argument("--examples", type=int, default=200_000, help="examples for the dataset benchmark")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
     args = parser.parse_args()
 
@@ -154,6 +178,8 @@ def main() -> None:
             results["ingest"] = inference_ingest.run(pg, t, args.records)
             print("A/B samples ...", flush=True)
             results["ab"] = ab_ingest.run(pg, t, args.records)
+            print("datasets ...", flush=True)
+            results["datasets"] = dataset_build.run(pg, t, args.examples)
     finally:
         pg.stop()
     out = ROOT / "bench" / "results"

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import StoredEvent
 
 from api.runtime import Runtime, SchemaMissing
 from domain.registry import RegisteredModel, model_id
@@ -114,5 +115,19 @@ def test_many_processes_initialising_one_postgresql_database_at_once_do_not_race
     rt = Runtime.open(postgres_url)
     try:
         assert rt.engine.missing_projections() == []
+    finally:
+        rt.close()
+
+
+def test_a_batch_event_of_several_megabytes_is_stored_on_postgresql(postgres_url: str) -> None:
+    """The library's pipelined insert deadlocks now and then on such a batch; our recorder does not pipeline."""
+    Runtime.init_schema(postgres_url)
+    rt = Runtime.open(postgres_url)
+    try:
+        for _ in range(3):  # the deadlock was intermittent: try more than once
+            stored = StoredEvent(uuid4(), 1, "tests:Big", b"x" * 12_000_000)
+            rt.registry.recorder.insert_events([stored])
+        assert rt.registry.recorder.max_notification_id() == pos(3)
+        assert type(rt.registry.recorder).__name__ == "UnpipelinedApplicationRecorder"
     finally:
         rt.close()
