@@ -72,17 +72,20 @@ def _build(url: str) -> dict[str, Any]:
 
 
 def _counting(data: list[dict[str, Any]]) -> dict[str, float]:
+    """Our chat count against tiktoken encoding the same message texts and nothing else."""
     encoding = tokens.get_encoding("o200k_base")
     chats = [chat_messages(e) for e in data]
+    texts = [[m["content"] for m in c] for c in chats]
+    for c in chats[:1000]:  # warm both paths
+        tokens.count_chat(c, encoding)
     started = time.perf_counter()
-    ours = sum(tokens.count_chat(c, encoding) for c in chats)
+    counted = sum(tokens.count_chat(c, encoding) for c in chats)
     ours_s = time.perf_counter() - started
-    texts = [m["content"] for c in chats for m in c]
     started = time.perf_counter()
-    alone = sum(len(encoding.encode(t)) for t in texts)
+    encoded = sum(len(encoding.encode(t)) for ts in texts for t in ts)
     alone_s = time.perf_counter() - started
-    return {"ours_tokens_per_s": ours / ours_s, "tiktoken_tokens_per_s": alone / alone_s,
-            "tiktoken_examples_per_s": len(data) / alone_s}  # fmt: skip
+    return {"ours_examples_per_s": len(data) / ours_s, "ours_tokens_per_s": counted / ours_s,
+            "tiktoken_examples_per_s": len(data) / alone_s, "tiktoken_tokens_per_s": encoded / alone_s}  # fmt: skip
 
 
 def run(pg: ThrowawayPostgres, tmp: Path, n: int) -> dict[str, Any]:
