@@ -23,8 +23,10 @@ from bench.common import ThrowawayPostgres, fresh_store, running_server
 from bench.inference_ingest import BATCH, raw_insert_rate
 from domain.datasets import chat_messages
 
-WORDS = ("account billing refund password invoice shipping order delivery return warranty subscription plan "
-         "upgrade downgrade cancel renew address payment card bank transfer receipt tax discount coupon").split()  # fmt: skip
+WORDS = (
+    "account billing refund password invoice shipping order delivery return warranty subscription plan "
+    "upgrade downgrade cancel renew address payment card bank transfer receipt tax discount coupon"
+).split()
 
 
 def examples(n: int, seed: int = 11) -> list[dict[str, Any]]:
