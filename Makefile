@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test bench install clean
+.PHONY: run test bench demo install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 test: $(STAMP)
 	./tests/support/ensure-postgres
 	$(BIN)/pytest
+
+# The whole lifecycle against a local OpenAI sandbox, on the embedded store: no account needed.
+demo: $(STAMP)
+	$(BIN)/ft-cli db init
+	$(BIN)/ft-cli demo
 
 bench: $(STAMP)
 	./tests/support/ensure-postgres

@@ -909,9 +909,16 @@ def help_command(ctx: typer.Context) -> None:
     typer.echo(ctx.parent.get_help() if ctx.parent else ctx.get_help())
 
 
+import api.cli_jobs  # noqa: E402,F401  (registers the job, sandbox and demo commands on `app`)
+
+
 def main() -> None:
     app()
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m api.cli` runs this file as __main__; the job commands registered
+    # themselves on the app of the importable `api.cli`, so run that one.
+    from api.cli import main as importable_main
+
+    importable_main()

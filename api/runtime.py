@@ -13,12 +13,15 @@ from typing import Any
 from adapters import tokens
 from adapters.database import PostgresDatabase, open_database
 from adapters.idempotency import IdempotencyStore
+from adapters.openai_jobs import OpenAIFineTuning, OpenAISettings
 from adapters.store import StoreConfig, parse_database_url
+from api.jobs import JobPoller, JobService
 from domain.ab_results import analyze
 from domain.ab_service import ABTesting, SamplesRecorded, TestChanged
 from domain.dataset_service import DatasetBuilt, Datasets, ExampleRated, ExamplesRecorded
 from domain.datasets import BuildSpec, build_dataset, export_bytes
 from domain.errors import InvalidInput, NotFound
+from domain.job_service import Jobs
 from domain.ledger_service import CostLedger, InferencesRecorded
 from domain.registry_service import Registry
 from projections.ab_stats import get_test, stored_sample_ids
@@ -49,16 +52,27 @@ class Runtime:
     ledger: CostLedger
     ab: ABTesting
     datasets: Datasets
+    jobs: Jobs
     db: Database
     engine: ProjectionEngine
     idempotency: IdempotencyStore
     #: projections that schema creation rebuilt (their table layout had changed)
     rebuilt: list[RebuildReport] = field(default_factory=list)
+    #: where fine-tuning jobs go; from OPENAI_* / AZURE_OPENAI_* unless given
+    openai_settings: OpenAISettings | None = None
+    _job_service: JobService | None = field(default=None, repr=False)
+    _poller: JobPoller | None = field(default=None, repr=False)
     _follower: threading.Thread | None = field(default=None, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @classmethod
-    def open(cls, database_url: str | None = None, *, create_schema: bool | None = None) -> Runtime:
+    def open(
+        cls,
+        database_url: str | None = None,
+        *,
+        create_schema: bool | None = None,
+        openai_settings: OpenAISettings | None = None,
+    ) -> Runtime:
         """Opens the store. The schema is created here only on SQLite (one embedded
         file, zero setup); PostgreSQL workers start with table creation off."""
         config = parse_database_url(database_url)
@@ -75,8 +89,10 @@ class Runtime:
                 registry = Registry(env=env)
                 shared = env | {"CREATE_TABLE": "n"}  # the registry created the one event table
                 ledger, ab, datasets = CostLedger(env=shared), ABTesting(env=shared), Datasets(env=shared)
+                jobs = Jobs(env=shared)
                 engine = ProjectionEngine(db, EventLog(registry, db.dialect), default_projections())
-                runtime = cls(config, registry, ledger, ab, datasets, db, engine, IdempotencyStore(db))
+                runtime = cls(config, registry, ledger, ab, datasets, jobs, db, engine, IdempotencyStore(db),
+                              openai_settings=openai_settings)  # fmt: skip
                 if create_schema:
                     runtime.rebuilt = runtime._create_schema()
                     ledger.seed_catalog()
@@ -214,10 +230,40 @@ class Runtime:
         result = analyze(found["config"], *found["arms"]) | {"position": position}
         return self.ab.conclude(test_id, result, position, actor=actor, reason=reason)
 
+    # ------------------------------------------------------ fine-tuning jobs
+
+    @property
+    def job_service(self) -> JobService:
+        if self._job_service is None:
+            settings = self.openai_settings or OpenAISettings.from_env()
+            self._job_service = JobService(
+                jobs=self.jobs, registry=self.registry, ledger=self.ledger, db=self.db, export=self._export_split,
+                provider=lambda: OpenAIFineTuning(settings),
+            )  # fmt: skip
+        return self._job_service
+
+    def _export_split(self, dataset_id: str, split: str) -> tuple[bytes, dict[str, Any]]:
+        self.engine.reach(self.engine.log.head())  # a dataset built a moment ago is in the projection
+        return self.export_dataset(dataset_id, "openai", split), self.dataset(dataset_id)
+
+    def start_polling_jobs(self, interval: float) -> None:
+        if self._poller is None:
+            self._poller = JobPoller(self.job_service, self.db, interval=interval)
+            self._poller.start()
+
+    def stop_polling_jobs(self) -> None:
+        if self._poller is not None:
+            self._poller.stop()
+            self._poller = None
+
     def close(self) -> None:
+        self.stop_polling_jobs()
+        if self._job_service is not None:
+            self._job_service.close()
         self.stop_following()
         self.db.close()
         self.registry.close()
         self.ledger.close()
         self.ab.close()
         self.datasets.close()
+        self.jobs.close()

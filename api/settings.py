@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         "(the server then only applies its own commands' events, and ingestion gets the whole process)",
     )
 
+    poll_jobs: bool = Field(
+        True, description="keep unfinished fine-tuning jobs current with their provider in this server"
+    )
+    job_poll_seconds: float = Field(
+        5.0, gt=0, le=3600, description="seconds between job polls (each job backs off on provider trouble)"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _valid_url(cls, value: str) -> str:

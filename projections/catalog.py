@@ -9,6 +9,7 @@ from projections.datasets import DatasetProjection
 from projections.deployments import DeploymentStatusProjection
 from projections.engine import Projection
 from projections.examples import ExamplesProjection
+from projections.jobs import JobsProjection
 from projections.registry import RegistryListingProjection
 
 
@@ -21,4 +22,5 @@ def default_projections() -> list[Projection]:
         ABStatsProjection(),
         ExamplesProjection(),
         DatasetProjection(),
+        JobsProjection(),
     ]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from domain.costs import TrainingCost
 from domain.registry import RegisteredModel
 from projections.database import Cursor, Database
 from projections.engine import LoggedEvent, Projection
@@ -23,8 +24,8 @@ _VERSION_COLUMNS = (
 
 class RegistryListingProjection(Projection):
     name = "registry"
-    schema_version = 1
-    event_classes = REGISTRY_EVENTS
+    schema_version = 2  # 2: a version's cost also comes from its job's training cost
+    event_classes = (*REGISTRY_EVENTS, TrainingCost.Recorded)
     tables = {
         "registry_models": (
             "name TEXT PRIMARY KEY, created_at TEXT, created_by TEXT, version_count INTEGER, "
@@ -44,6 +45,16 @@ class RegistryListingProjection(Projection):
         for logged in events:
             event = logged.event
             at = format_ts(event.timestamp)
+            if isinstance(event, TrainingCost.Recorded):
+                # A fine-tuning job registers its version first and records its cost when it succeeds.
+                models.flush(cur)
+                versions.flush(cur)
+                cur.execute(
+                    f"UPDATE {tables['registry_versions']} SET cost = ? "
+                    "WHERE model = ? AND job_id = ? AND cost IS NULL",
+                    (str(event.total_cost), event.model_name, event.job_id),
+                )
+                continue
             if isinstance(event, RegisteredModel.ModelRegistered):
                 models.set(
                     (event.model,),

@@ -17,6 +17,7 @@ from api.http.routes import (
     deployments,
     examples,
     health,
+    jobs,
     models,
     prices,
     projections,
@@ -50,9 +51,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         opened.engine.catch_up()
         if settings.follow_projections:
             opened.start_following(settings.projection_interval)
+        if settings.poll_jobs:
+            opened.start_polling_jobs(settings.job_poll_seconds)
         try:
             yield
         finally:
+            opened.stop_polling_jobs()
             opened.stop_following()
             if runtime is None:
                 opened.close()
@@ -69,7 +73,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)
-    modules = (models, deployments, audit, registry, prices, costs, ab_tests, examples, datasets, projections, health)
+    modules = (models, deployments, audit, registry, prices, costs, ab_tests, examples, datasets, jobs,
+               projections, health)
     for module in modules:
         app.include_router(module.router)
     return app

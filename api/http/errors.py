@@ -68,7 +68,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, BatchRejected):  # every bad record, by its index in the batch
             items = [{"index": e.index, "id": e.id, "message": e.message} for e in exc.errors]
             return problem(status_for(exc), exc.slug, exc.title, exc.detail, errors=items)
-        return problem(status_for(exc), exc.slug, exc.title, exc.detail)
+        return problem(status_for(exc), exc.slug, exc.title, exc.detail, **getattr(exc, "extra", {}))
 
     @app.exception_handler(ApiProblem)
     async def api_problem(_: Request, exc: ApiProblem) -> JSONResponse:

@@ -529,3 +529,104 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[dict[str, Any]] | None = None
+
+
+# ------------------------------------------------------------ fine-tuning jobs
+
+
+class JobHyperparameters(Request_):
+    n_epochs: int | Literal["auto"] | None = Field(None, description="Default: auto (OpenAI's rule from the size)")
+    batch_size: int | Literal["auto"] | None = None
+    learning_rate_multiplier: Decimal | Literal["auto"] | None = None
+    beta: Decimal | Literal["auto"] | None = Field(None, description="DPO only")
+
+
+class JobIn(Request_):
+    base_model: str = Field(min_length=1, max_length=256, examples=["gpt-4o-mini-2024-07-18"])
+    provider: Literal["openai"] = "openai"
+    model_name: str | None = Field(None, description="Registry name of the result (default: the suffix, else the "
+                                   "base model); a TRAINING version is pre-registered under it")  # fmt: skip
+    dataset_id: str | None = Field(None, description="Train on a dataset build (with its lineage)...")
+    split: Literal["train", "test", "all"] | None = Field(None, description="...this split of it (default train)")
+    training_file: str | None = Field(None, description="...or on a JSONL file the server can read")
+    validation_dataset: str | None = None
+    validation_split: Literal["train", "test", "all"] | None = None
+    validation_file: str | None = None
+    method: Literal["supervised", "dpo"] = "supervised"
+    hyperparameters: JobHyperparameters = Field(default_factory=JobHyperparameters)
+    suffix: str | None = Field(None, max_length=64)
+    seed: int | None = None
+    metadata: dict[str, str] | None = None
+    job_id: str | None = Field(None, description="Default: job- and 16 hex digits")
+    dry_run: bool = Field(False, description="Check the files and estimate the cost; record nothing")
+    skip_checks: bool = Field(False, description="Let through what the local checks refuse (formats they do not "
+                              "know, such as images or tool calls); the provider still validates")  # fmt: skip
+    reason: Reason = None
+
+
+class EstimateOut(BaseModel):
+    tokens: int = Field(description="Tokens of one pass over the training file")
+    epochs: int
+    epochs_source: str = Field(description="given, or OpenAI's default rule")
+    billed_tokens: int
+    unit_price_per_1m: Decimal | None
+    price_pattern: str | None
+    total: Decimal | None = Field(description="Estimated USD; null when the catalog cannot price it")
+    note: str | None
+    examples: int | None = None
+    warnings: list[str] = Field(default_factory=list, description="What the skipped local checks found")
+
+
+class JobOut(BaseModel):
+    job_id: str
+    provider: str
+    provider_job_id: str | None
+    status: str = Field(description="created, validating_files, queued, running, paused, succeeded, failed, "
+                        "cancelled or refused")  # fmt: skip
+    base_model: str
+    model_name: str
+    registry_version: int | None
+    method: str | None
+    hyperparameters: dict[str, Any] | None
+    training: dict[str, Any] | None = Field(description="Where the training data came from: dataset, split and "
+                                            "content hash (the lineage), or a file; its sha-256, examples, tokens")
+    validation: dict[str, Any] | None
+    estimate: dict[str, Any] | None
+    files: dict[str, Any] | None
+    fine_tuned_model: str | None
+    trained_tokens: int | None
+    error: dict[str, Any] | None
+    metrics: dict[str, Any] | None = Field(description="The latest step metrics the provider reported")
+    estimated_finish: int | None
+    created_at: str
+    created_by: str | None
+    updated_at: str
+    finished_at: str | None
+    position: int
+    pending: str | None = Field(None, description="A transient provider problem: the job kept its state and the "
+                                "next sync retries")  # fmt: skip
+    notes: list[str] = Field(default_factory=list)
+    appended: int | None = Field(None, description="Job events this request appended (0: nothing was new)")
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class JobEventOut(BaseModel):
+    type: str
+    at: str
+    actor: str | None
+    stream_version: int
+    details: dict[str, Any]
+
+
+class CancelIn(Request_):
+    reason: Reason = None
+
+
+class ModelDeletedOut(BaseModel):
+    model: str
+    deleted: bool
+    job_id: str | None = Field(description="The job that produced it, which records the deletion")

@@ -12,7 +12,7 @@ from api.settings import Settings
 
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=runtime.config.url, read_wait_seconds=0.3), runtime)
+    app = create_app(Settings(database_url=runtime.config.url, read_wait_seconds=0.3, poll_jobs=False), runtime)
     with TestClient(app) as c:
         yield c
 

@@ -42,6 +42,7 @@ def test_catching_up_in_small_batches_projects_every_event_once(runtime: Runtime
         "datasets": head,
         "deployments": head,
         "examples": head,
+        "jobs": head,
         "registry": head,
     }
     with runtime.db.read() as cur:
@@ -176,7 +177,7 @@ def test_rebuilding_an_unknown_projection_names_the_known_ones(runtime: Runtime)
     with pytest.raises(
         NotFound,
         match="Unknown projection 'prompts': the projections are ab_stats, audit, costs, datasets, deployments, "
-        "examples, registry",
+        "examples, jobs, registry",
     ):
         runtime.engine.rebuild("prompts")
 

@@ -16,8 +16,11 @@ UVICORN_READY = "Application startup complete"
 
 
 @contextmanager
-def process_until_ready(cmd: list[str], *, ready: str, env: dict[str, str], timeout: float = 120) -> Iterator[None]:
-    """Starts `cmd` and returns once it prints `ready` on stderr: no polling, no sleeping."""
+def process_until_ready(
+    cmd: list[str], *, ready: str, env: dict[str, str], timeout: float = 120
+) -> Iterator[list[str]]:
+    """Starts `cmd` and returns once it prints `ready` on stderr: no polling, no sleeping.
+    Yields the lines it has printed on stderr so far (the list grows as it prints)."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str | None] = queue.Queue()
     log: list[str] = []
@@ -37,7 +40,7 @@ def process_until_ready(cmd: list[str], *, ready: str, env: dict[str, str], time
                 raise RuntimeError(f"{cmd[0]} exited before it was ready:\n" + "".join(log[-40:]))
             if ready in line:
                 break
-        yield
+        yield log
     finally:
         proc.terminate()
         try:
@@ -48,11 +51,17 @@ def process_until_ready(cmd: list[str], *, ready: str, env: dict[str, str], time
 
 
 @contextmanager
-def running_server(database_url: str, *, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """`ft-cli serve` on a free port; yields its base URL."""
+def running_server(
+    database_url: str, *, extra_env: dict[str, str] | None = None, log: list[str] | None = None
+) -> Iterator[str]:
+    """`ft-cli serve` on a free port; yields its base URL. `log` receives what it prints on stderr."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")}
     env |= {"FT_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"} | (extra_env or {})
     cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with process_until_ready(cmd, ready=UVICORN_READY, env=env):
-        yield f"http://127.0.0.1:{port}"
+    with process_until_ready(cmd, ready=UVICORN_READY, env=env) as printed:
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            if log is not None:
+                log.extend(printed)

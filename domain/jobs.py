@@ -1,0 +1,499 @@
+"""A fine-tuning job's life, as one small aggregate per job.
+
+The provider (OpenAI, Azure OpenAI, an OpenAI-compatible service) runs the job;
+this aggregate records what we asked for and what the provider reported, so a
+job's event stream is the audit trail of its life. Syncing compares a
+`ProviderJob` snapshot (read by an adapter) with what is already recorded and
+appends only what is new: polling twice appends nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid4, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from domain.errors import InvalidInput, RuleViolation
+from domain.registry import FT_NAMESPACE, validate_model_name
+from domain.values import decimal_value
+
+JOB_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+PROVIDERS = ("openai",)
+METHODS = ("supervised", "dpo")
+SUFFIX = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: the provider's metadata key that names our job, so a lost reply to "create" can be found again
+JOB_METADATA_KEY = "ft_lifecycle_job"
+
+
+class JobStatus(StrEnum):
+    CREATED = "created"  # recorded here, not yet accepted by the provider
+    VALIDATING_FILES = "validating_files"
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    REFUSED = "refused"  # the provider would not start it (for example training_not_available)
+
+
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.REFUSED})
+PROVIDER_STATUSES = frozenset(
+    {JobStatus.VALIDATING_FILES, JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.PAUSED, JobStatus.SUCCEEDED,
+     JobStatus.FAILED, JobStatus.CANCELLED}
+)  # fmt: skip
+
+
+#: how far along a job is: a reading that is behind what is recorded (two pollers racing) changes no status
+_PROGRESS = {JobStatus.CREATED: 0, JobStatus.VALIDATING_FILES: 1, JobStatus.QUEUED: 2, JobStatus.RUNNING: 3,
+             JobStatus.PAUSED: 3} | {s: 4 for s in TERMINAL}  # fmt: skip
+
+
+def job_stream_id(job_id: str) -> UUID:
+    return uuid5(FT_NAMESPACE, "job:" + job_id)
+
+
+def new_job_id() -> str:
+    return "job-" + uuid4().hex[:16]
+
+
+def validate_job_id(job_id: Any) -> str:
+    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
+        raise InvalidInput(
+            f"Invalid job id {job_id!r}: use 1 to 64 letters, digits, '.', '_' or '-' (for example job-3f2a9c)."
+        )
+    return job_id
+
+
+# ------------------------------------------------------------------- the request
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """None means "auto": the provider chooses (OpenAI's default epochs rule, for one)."""
+
+    n_epochs: int | None = None
+    batch_size: int | None = None
+    learning_rate_multiplier: Decimal | None = None
+    beta: Decimal | None = None  # DPO only
+
+    @classmethod
+    def validate(cls, *, method: str, **values: Any) -> Hyperparameters:
+        unknown = set(values) - {"n_epochs", "batch_size", "learning_rate_multiplier", "beta"}
+        if unknown:
+            raise InvalidInput(f"Unknown hyperparameters: {', '.join(sorted(unknown))}.")
+        out: dict[str, Any] = {}
+        for name, top in (("n_epochs", 50), ("batch_size", 256)):
+            value = values.get(name)
+            if value is None or value == "auto":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+                raise InvalidInput(f"{name} must be a whole number from 1 to {top} (or auto), got {value!r}.")
+            out[name] = value
+        for name, top in (("learning_rate_multiplier", Decimal(10)), ("beta", Decimal(2))):
+            value = values.get(name)
+            if value is None or value == "auto":
+                continue
+            number = decimal_value(name, value, maximum=top)
+            if number <= 0:
+                raise InvalidInput(f"{name} must be more than 0 (or auto), got {number}.")
+            out[name] = number
+        if "beta" in out and method != "dpo":
+            raise InvalidInput("beta applies to DPO only: use --method dpo, or leave beta out.")
+        return cls(**out)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("n_epochs", "batch_size", "learning_rate_multiplier", "beta")}
+
+
+@dataclass(frozen=True)
+class TrainingSource:
+    """Where a training or validation file comes from: a dataset build's split, or a file."""
+
+    kind: str  # "dataset" or "file"
+    dataset_id: str | None = None
+    split: str | None = None
+    content_hash: str | None = None  # the dataset build's hash (its lineage)
+    path: str | None = None
+    sha256: str = ""  # of the bytes uploaded: a retried upload must send the same file
+    examples: int = 0
+    tokens: int = 0
+    #: False when the user skipped the local checks (formats they do not know: images, tool calls)
+    checked: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("kind", "dataset_id", "split", "content_hash", "path", "sha256",
+                                              "examples", "tokens", "checked")}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """Tokens x epochs x the training price in force; `total` is None when it cannot be priced."""
+
+    tokens: int
+    epochs: int
+    epochs_source: str  # "given" or "default rule"
+    unit_price: Decimal | None
+    price_pattern: str | None
+    total: Decimal | None
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tokens": self.tokens, "epochs": self.epochs, "epochs_source": self.epochs_source,
+                "billed_tokens": self.tokens * self.epochs, "unit_price_per_1m": self.unit_price,
+                "price_pattern": self.price_pattern, "total": self.total, "note": self.note}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    job_id: str
+    provider: str
+    base_model: str
+    model_name: str
+    method: str
+    hyperparameters: Hyperparameters
+    training: TrainingSource
+    validation: TrainingSource | None
+    suffix: str | None
+    seed: int | None
+    metadata: dict[str, str]
+
+    @classmethod
+    def validate(
+        cls,
+        *,
+        base_model: Any,
+        training: TrainingSource,
+        validation: TrainingSource | None = None,
+        job_id: Any = None,
+        provider: Any = "openai",
+        model_name: Any = None,
+        method: Any = "supervised",
+        hyperparameters: dict[str, Any] | None = None,
+        suffix: Any = None,
+        seed: Any = None,
+        metadata: Any = None,
+    ) -> JobSpec:
+        if provider not in PROVIDERS:
+            raise InvalidInput(f"Unknown provider {provider!r}: use {', '.join(PROVIDERS)}.")
+        if not isinstance(base_model, str) or not base_model.strip() or len(base_model) > 256:
+            raise InvalidInput("base_model is required: the model to fine-tune, e.g. gpt-4o-mini-2024-07-18.")
+        if method not in METHODS:
+            raise InvalidInput(f"Unknown method {method!r}: use supervised or dpo.")
+        if suffix is not None and (not isinstance(suffix, str) or not SUFFIX.fullmatch(suffix)):
+            raise InvalidInput(f"Invalid suffix {suffix!r}: up to 64 letters, digits, '-' or '_' (OpenAI's rule).")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**31 - 1):
+            raise InvalidInput(f"seed must be a whole number from 0 to 2147483647, got {seed!r}.")
+        metadata = dict(metadata or {})
+        if len(metadata) > 15 or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512 for k, v in metadata.items()
+        ):
+            raise InvalidInput("metadata takes up to 15 text pairs (keys up to 64 characters, values up to 512).")
+        if JOB_METADATA_KEY in metadata:
+            raise InvalidInput(f"metadata key {JOB_METADATA_KEY!r} is reserved: it names the job at the provider.")
+        name = model_name if model_name is not None else (suffix or base_model.strip().replace(":", "-"))
+        return cls(
+            job_id=validate_job_id(job_id) if job_id is not None else new_job_id(),
+            provider=provider,
+            base_model=base_model.strip(),
+            model_name=validate_model_name(name),
+            method=method,
+            hyperparameters=Hyperparameters.validate(method=method, **(hyperparameters or {})),
+            training=training,
+            validation=validation,
+            suffix=suffix,
+            seed=seed,
+            metadata=metadata,
+        )
+
+
+# --------------------------------------------------------------- what a provider says
+
+
+@dataclass(frozen=True)
+class ProviderJob:
+    """One reading of a job at the provider, in provider-neutral terms."""
+
+    provider_job_id: str
+    status: str
+    fine_tuned_model: str | None = None
+    trained_tokens: int | None = None
+    finished_at: int | None = None  # Unix seconds, as the provider gives them
+    error: dict[str, Any] | None = None
+    estimated_finish: int | None = None
+    result_files: list[str] = field(default_factory=list)
+    #: provider events not yet recorded here, oldest first
+    new_events: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _latest_metrics(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    metrics = [e["data"] for e in events if e.get("type") == "metrics" and isinstance(e.get("data"), dict)]
+    return metrics[-1] if metrics else None
+
+
+class FineTuningJob(Aggregate):
+    """What we asked a provider to train, and everything it reported back."""
+
+    class Event(Aggregate.Event):
+        job_id: str
+        actor: str
+
+    class Created(Event, Aggregate.Created):
+        provider: str
+        base_model: str
+        model_name: str
+        method: str
+        hyperparameters: dict[str, Any]
+        training: dict[str, Any]
+        validation: dict[str, Any] | None
+        suffix: str | None
+        seed: int | None
+        metadata: dict[str, str]
+        estimate: dict[str, Any]
+        reason: str | None
+
+    class VersionLinked(Event):
+        """The registry version pre-registered (TRAINING) for this job's result."""
+
+        model_name: str
+        number: int
+
+        def apply(self, job: FineTuningJob) -> None:
+            job.registry_version = self.number
+
+    class FileUploaded(Event):
+        role: str  # training or validation
+        file_id: str
+        filename: str
+        size: int
+
+        def apply(self, job: FineTuningJob) -> None:
+            job.files[self.role] = self.file_id
+
+    class Submitted(Event):
+        provider_job_id: str
+        status: str
+
+        def apply(self, job: FineTuningJob) -> None:
+            job.provider_job_id = self.provider_job_id
+            job.status = self.status
+
+    class StatusChanged(Event):
+        from_status: str
+        to_status: str
+        provider_events: list[dict[str, Any]]
+        metrics: dict[str, Any] | None
+        estimated_finish: int | None
+
+        def apply(self, job: FineTuningJob) -> None:
+            job.status = self.to_status
+            job.seen_events.update(e["id"] for e in self.provider_events)
+
+    class Progressed(Event):
+        """New provider events (messages, step metrics) without a change of status."""
+
+        status: str
+        provider_events: list[dict[str, Any]]
+        metrics: dict[str, Any] | None
+        estimated_finish: int | None
+
+        def apply(self, job: FineTuningJob) -> None:
+            job.seen_events.update(e["id"] for e in self.provider_events)
+
+    class Succeeded(Event):
+        fine_tuned_model: str
+        trained_tokens: int | None
+        finished_at: int | None
+        result_files: list[str]
+
+        def apply(self, job: FineTuningJob) -> None:
+            job.status = JobStatus.SUCCEEDED.value
+            job.fine_tuned_model = self.fine_tuned_model
+            job.trained_tokens = self.trained_tokens
+
+    class Failed(Event):
+        code: str | None
+        message: str
+        param: str | None
+
+        def apply(self, job: FineTuningJob) -> None:
+            job.status = JobStatus.FAILED.value
+            job.error = {"code": self.code, "message": self.message}
+
+    class Cancelled(Event):
+        reason: str | None
+
+        def apply(self, job: FineTuningJob) -> None:
+            job.status = JobStatus.CANCELLED.value
+
+    class Refused(Event):
+        """The provider would not accept the job; nothing was trained or billed."""
+
+        code: str | None
+        message: str
+        http_status: int | None
+
+        def apply(self, job: FineTuningJob) -> None:
+            job.status = JobStatus.REFUSED.value
+            job.error = {"code": self.code, "message": self.message}
+
+    class ModelDeleted(Event):
+        """The fine-tuned model this job produced was deleted at the provider."""
+
+        fine_tuned_model: str
+        reason: str | None
+
+        def apply(self, job: FineTuningJob) -> None:
+            job.model_deleted = True
+
+    @staticmethod
+    def create_id(job_id: str) -> UUID:
+        return job_stream_id(job_id)
+
+    @classmethod
+    def create(cls, spec: JobSpec, estimate: CostEstimate, *, actor: str, reason: str | None) -> FineTuningJob:
+        return cls._create(
+            cls.Created,
+            job_id=spec.job_id,
+            actor=actor,
+            reason=reason,
+            provider=spec.provider,
+            base_model=spec.base_model,
+            model_name=spec.model_name,
+            method=spec.method,
+            hyperparameters=spec.hyperparameters.as_dict(),
+            training=spec.training.as_dict(),
+            validation=None if spec.validation is None else spec.validation.as_dict(),
+            suffix=spec.suffix,
+            seed=spec.seed,
+            metadata=spec.metadata,
+            estimate=estimate.as_dict(),
+        )
+
+    def __init__(self, job_id: str, provider: str, base_model: str, model_name: str, method: str,
+                 hyperparameters: dict[str, Any], training: dict[str, Any], validation: dict[str, Any] | None,
+                 suffix: str | None, seed: int | None, metadata: dict[str, str], **_: Any) -> None:  # fmt: skip
+        self.job_id = job_id
+        self.provider = provider
+        self.base_model = base_model
+        self.model_name = model_name
+        self.method = method
+        self.hyperparameters = hyperparameters
+        self.training = training
+        self.validation = validation
+        self.suffix = suffix
+        self.seed = seed
+        self.metadata = metadata
+        self.status = JobStatus.CREATED.value
+        self.registry_version: int | None = None  # `version` is the library's event count
+        self.files: dict[str, str] = {}
+        self.provider_job_id: str | None = None
+        self.seen_events: set[str] = set()
+        self.fine_tuned_model: str | None = None
+        self.trained_tokens: int | None = None
+        self.error: dict[str, Any] | None = None
+        self.model_deleted = False
+
+    # ----------------------------------------------------------------- queries
+
+    @property
+    def job_status(self) -> JobStatus:
+        return JobStatus(self.status)
+
+    @property
+    def finished(self) -> bool:
+        return self.job_status in TERMINAL
+
+    @property
+    def submitted(self) -> bool:
+        return self.provider_job_id is not None
+
+    # ---------------------------------------------------------------- commands
+
+    def link_version(self, number: int, *, actor: str) -> None:
+        if self.registry_version is None:
+            self.trigger_event(self.VersionLinked, job_id=self.job_id, actor=actor, model_name=self.model_name,
+                               number=number)  # fmt: skip
+
+    def record_upload(self, role: str, file_id: str, filename: str, size: int, *, actor: str) -> None:
+        if self.files.get(role) != file_id:
+            self.trigger_event(self.FileUploaded, job_id=self.job_id, actor=actor, role=role, file_id=file_id,
+                               filename=filename, size=size)  # fmt: skip
+
+    def record_submission(self, provider_job_id: str, status: str, *, actor: str) -> None:
+        if self.provider_job_id is None:
+            self.trigger_event(self.Submitted, job_id=self.job_id, actor=actor, provider_job_id=provider_job_id,
+                               status=status)  # fmt: skip
+
+    def refuse(self, code: str | None, message: str, http_status: int | None, *, actor: str) -> None:
+        if not self.finished:
+            self.trigger_event(self.Refused, job_id=self.job_id, actor=actor, code=code, message=message,
+                               http_status=http_status)  # fmt: skip
+
+    def fail_locally(self, code: str, message: str, *, actor: str) -> None:
+        """A failure found before the provider ran anything (the file is gone, or was rejected on upload)."""
+        if not self.finished:
+            self.trigger_event(self.Failed, job_id=self.job_id, actor=actor, code=code, message=message, param=None)
+
+    def cancel_unsubmitted(self, *, actor: str, reason: str | None) -> None:
+        self.check_cancellable()
+        self.trigger_event(self.Cancelled, job_id=self.job_id, actor=actor, reason=reason)
+
+    def record_model_deleted(self, *, actor: str, reason: str | None) -> None:
+        if self.fine_tuned_model is None:
+            raise RuleViolation(f"Job {self.job_id!r} produced no fine-tuned model to delete.")
+        if not self.model_deleted:
+            self.trigger_event(self.ModelDeleted, job_id=self.job_id, actor=actor,
+                               fine_tuned_model=self.fine_tuned_model, reason=reason)  # fmt: skip
+
+    def check_cancellable(self) -> None:
+        if self.finished:
+            raise RuleViolation(f"Job {self.job_id!r} is already {self.status}: only a job that has not finished "
+                                "can be cancelled.")  # fmt: skip
+
+    def sync(self, reading: ProviderJob, *, actor: str, reason: str | None = None) -> bool:
+        """Records what the provider says that is not recorded yet; returns whether anything was."""
+        if reading.provider_job_id != self.provider_job_id:
+            raise RuleViolation(
+                f"Provider job {reading.provider_job_id!r} is not the job submitted for {self.job_id!r} "
+                f"({self.provider_job_id!r})."
+            )
+        fresh = [e for e in reading.new_events if e["id"] not in self.seen_events]
+        metrics = _latest_metrics(fresh)
+        try:
+            status = JobStatus(reading.status)
+        except ValueError:
+            raise RuleViolation(f"The provider reported an unknown status {reading.status!r} for {self.job_id!r}.") \
+                from None
+        before = len(self.pending_events)
+        if self.finished:
+            return False  # a final state is final: later readings change nothing
+        common = {"job_id": self.job_id, "actor": actor, "provider_events": fresh, "metrics": metrics,
+                  "estimated_finish": reading.estimated_finish}  # fmt: skip
+        if _PROGRESS[status] < _PROGRESS[self.job_status]:
+            status = self.job_status  # an older reading: keep its new events, not its status
+        if status.value != self.status:
+            self.trigger_event(self.StatusChanged, from_status=self.status, to_status=status.value, **common)
+        elif fresh:
+            self.trigger_event(self.Progressed, status=self.status, **common)
+        if status is JobStatus.SUCCEEDED:
+            self.trigger_event(
+                self.Succeeded, job_id=self.job_id, actor=actor, fine_tuned_model=reading.fine_tuned_model or "",
+                trained_tokens=reading.trained_tokens, finished_at=reading.finished_at,
+                result_files=list(reading.result_files),
+            )  # fmt: skip
+        elif status is JobStatus.FAILED:
+            error = reading.error or {}
+            self.trigger_event(
+                self.Failed, job_id=self.job_id, actor=actor, code=error.get("code"),
+                message=error.get("message") or "the provider reported the job failed without a message",
+                param=error.get("param"),
+            )  # fmt: skip
+        elif status is JobStatus.CANCELLED:
+            self.trigger_event(self.Cancelled, job_id=self.job_id, actor=actor, reason=reason)
+        return len(self.pending_events) > before
