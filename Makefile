@@ -3,13 +3,17 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Unsloth without its GPU-only dependencies: its CPU backend trains the tests' tiny model (pyproject.toml, `local`)
+UNSLOTH := 'unsloth==2026.10.9' 'unsloth_zoo==2026.10.9'
 
 .PHONY: run test bench demo install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet 'torch==2.13.0'
+	$(BIN)/pip install --quiet -e '.[test,local]'
+	$(BIN)/pip install --quiet --no-deps $(UNSLOTH)
 	touch $(STAMP)
 
 install: $(STAMP)

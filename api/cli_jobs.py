@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -391,3 +392,219 @@ def demo(
     if as_json:
         print_json(result)
 
+
+
+# --------------------------------------------------------------- local training
+
+TemplateOpt = Annotated[str, typer.Option("--chat-template", help="llama-3.1, llama-3, mistral, chatml or qwen-2.5")]
+MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="Train this many steps instead of epochs")]
+
+
+def _local_config(chat_template: str, max_seq_length: int, load_in_4bit: bool, lora_r: int, lora_alpha: int,
+                  epochs: int | None, max_steps: int | None, learning_rate: float, batch_size: int,
+                  gradient_accumulation: int, export: str, quantization: str | None) -> dict[str, Any]:  # fmt: skip
+    return {"chat_template": chat_template, "max_seq_length": max_seq_length, "load_in_4bit": load_in_4bit,
+            "lora_r": lora_r, "lora_alpha": lora_alpha, "epochs": None if max_steps else (epochs or 1),
+            "max_steps": max_steps, "learning_rate": learning_rate, "batch_size": batch_size,
+            "gradient_accumulation": gradient_accumulation, "export": export,
+            "quantization": quantization}  # fmt: skip
+
+
+def _print_time(estimate: dict[str, Any]) -> None:
+    time_ = estimate.get("time")
+    if time_:
+        out.print(f"Estimated training time on {time_['hardware']}: {time_['seconds']:,.1f} s ({time_['method']}: "
+                  f"{time_['detail']}).")  # fmt: skip
+    else:
+        out.print("No time estimate: the model's parameter count is unknown (name it like ...-1B, or use a folder).")
+
+
+@command(name="create-local-job")
+def create_local_job(
+    base_model: Annotated[str, typer.Argument(help="unsloth/Llama-3.2-1B-Instruct-bnb-4bit, or a local folder")],
+    dataset: Annotated[str, typer.Option("--dataset", help="The dataset build to train on (keeps lineage)")],
+    model_name: Annotated[str | None, typer.Option(help="Registry name of the result")] = None,
+    chat_template: TemplateOpt = "llama-3.1",
+    max_seq_length: Annotated[int, typer.Option()] = 2048,
+    load_in_4bit: Annotated[bool, typer.Option("--load-in-4bit/--no-load-in-4bit")] = True,
+    lora_r: Annotated[int, typer.Option()] = 16,
+    lora_alpha: Annotated[int, typer.Option()] = 16,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (default 1)")] = None,
+    max_steps: MaxStepsOpt = None,
+    learning_rate: Annotated[float, typer.Option()] = 2e-4,
+    batch_size: Annotated[int, typer.Option()] = 2,
+    gradient_accumulation: Annotated[int, typer.Option()] = 4,
+    export: Annotated[str, typer.Option(help="lora, merged_16bit or gguf")] = "merged_16bit",
+    quantization: Annotated[str | None, typer.Option(help="gguf: q4_k_m, q5_k_m, q8_0 or f16")] = None,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Train locally (Unsloth, on a GPU or its CPU backend) as a job: progress, cancel, registry, cost."""
+    settings = _local_config(chat_template, max_seq_length, load_in_4bit, lora_r, lora_alpha, epochs, max_steps,
+                             learning_rate, batch_size, gradient_accumulation, export, quantization)  # fmt: skip
+    with opened(database_url, fresh=False) as rt:
+        plan = rt.job_service.plan(base_model=base_model, dataset_id=dataset, provider="local", model_name=model_name,
+                                   training_config=settings)  # fmt: skip
+        if not as_json:
+            _print_time(plan.estimate.as_dict())
+        outcome = rt.job_service.create(plan, actor=actor, reason=reason)
+        _show_outcome(rt, outcome, as_json)
+    if not as_json:
+        out.print(f"Its log: {rt.job_service.local.files(plan.spec.job_id).log}. Follow it with "
+                  f"`ft-cli watch-job {plan.spec.job_id}`.")  # fmt: skip
+
+
+@command(name="estimate-training-time")
+def estimate_training_time_command(
+    base_model: Annotated[str, typer.Argument(help="A model name with its size (…-1B) or a local folder")],
+    dataset: Annotated[str, typer.Option("--dataset", help="Count the tokens of this dataset build")],
+    hardware: Annotated[str, typer.Option(help="T4, A10, V100, A100, H100, RTX 4090, Apple M-series or CPU")] = "CPU",
+    epochs: Annotated[int | None, typer.Option(help="Epochs (default 1)")] = None,
+    max_steps: MaxStepsOpt = None,
+    batch_size: Annotated[int, typer.Option()] = 2,
+    gradient_accumulation: Annotated[int, typer.Option()] = 4,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Estimate a local run's time from FLOPs and the GPU table, or from an earlier run of the same model."""
+    from domain.local_training import LocalTrainingConfig
+    from domain.training_time import hardware as hardware_named
+
+    with opened(database_url) as rt:
+        service = rt.job_service
+        service.local_hardware = hardware_named(hardware).name
+        config = LocalTrainingConfig.validate(base_model=base_model, epochs=None if max_steps else (epochs or 1),
+                                              max_steps=max_steps, batch_size=batch_size,
+                                              gradient_accumulation=gradient_accumulation)  # fmt: skip
+        plan = service.plan(base_model=base_model, dataset_id=dataset, provider="local",
+                            training_config={k: v for k, v in config.as_dict().items() if k != "base_model"})
+    estimate = plan.estimate.as_dict()
+    if as_json:
+        return print_json(estimate.get("time") or {"seconds": None, "detail": "parameter count unknown"})
+    _print_time(estimate)
+
+
+@command(name="create-ollama-script")
+def create_ollama_script(
+    base_model: Annotated[str, typer.Argument(help="unsloth/Llama-3.2-1B-Instruct-bnb-4bit, or a local folder")],
+    dataset_file: Annotated[Path, typer.Argument(help="JSONL of chat `messages` rows", exists=True, dir_okay=False)],
+    output_model_name: Annotated[str, typer.Argument(help="The Ollama model name to create, e.g. support-bot")],
+    chat_template: TemplateOpt = "llama-3.1",
+    max_seq_length: Annotated[int, typer.Option()] = 2048,
+    load_in_4bit: Annotated[bool, typer.Option("--load-in-4bit/--no-load-in-4bit")] = True,
+    lora_r: Annotated[int, typer.Option()] = 16,
+    lora_alpha: Annotated[int, typer.Option()] = 16,
+    epochs: Annotated[int | None, typer.Option(help="Epochs (default 1)")] = None,
+    max_steps: MaxStepsOpt = None,
+    learning_rate: Annotated[float, typer.Option()] = 2e-4,
+    batch_size: Annotated[int, typer.Option()] = 2,
+    gradient_accumulation: Annotated[int, typer.Option()] = 4,
+    export: Annotated[str, typer.Option(help="lora, merged_16bit or gguf")] = "merged_16bit",
+    quantization: Annotated[str | None, typer.Option(help="gguf: q4_k_m, q5_k_m, q8_0 or f16")] = None,
+    system: Annotated[str | None, typer.Option(help="SYSTEM prompt of the Modelfile")] = None,
+    output: Annotated[Path, typer.Option(help="Folder for train.py, config.json and the Modelfile")] = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a runnable Unsloth training script, its config and an Ollama Modelfile for the result."""
+    import json as json_
+
+    from adapters import ollama as ollama_adapter
+    from adapters.unsloth import SCRIPT_NAME, render_script
+    from domain.local_training import LocalTrainingConfig
+
+    settings = _local_config(chat_template, max_seq_length, load_in_4bit, lora_r, lora_alpha, epochs, max_steps,
+                             learning_rate, batch_size, gradient_accumulation, export, quantization)  # fmt: skip
+    config = LocalTrainingConfig.validate(base_model=base_model, **settings)
+    folder = output / output_model_name.replace(":", "-").replace("/", "-")
+    # where the script saves (gguf: the file Unsloth names after the model and quantization)
+    target = folder / "output" / ("gguf/MODEL.gguf" if config.export == "gguf" else config.export)
+    exported = ollama_adapter.Export(config.export, target)
+    base = None if config.export != "lora" else "BASE_MODEL_IN_OLLAMA"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / SCRIPT_NAME).write_text(render_script(config, dataset_path=str(dataset_file.resolve()),
+                                                        output_dir=str((folder / "output").resolve())))  # fmt: skip
+        (folder / "config.json").write_text(json_.dumps(config.as_dict(), indent=2) + "\n")
+        modelfile = ollama_adapter.modelfile(exported, config.chat_template, system=system, base=base)
+        (folder / "output" / "Modelfile").parent.mkdir(exist_ok=True)
+        (folder / "output" / "Modelfile").write_text(modelfile)
+    except OSError as e:
+        raise _fail(f"cannot write to {folder}: {e.strerror}") from None
+    files = {"script": str(folder / SCRIPT_NAME), "config": str(folder / "config.json"),
+             "modelfile": str(folder / "output" / "Modelfile")}  # fmt: skip
+    if as_json:
+        return print_json(files)
+    out.print(f"Wrote {files['script']}, {files['config']} and {files['modelfile']}.")
+    out.print(f"Train: python {files['script']}; then: cd {folder / 'output'} && ollama create {output_model_name} "
+              "-f Modelfile")  # fmt: skip
+    if config.export == "gguf":
+        out.print("Note: a gguf export needs llama.cpp, which Unsloth downloads from GitHub and builds; a "
+                  "merged_16bit export avoids it (Ollama converts safetensors itself for Llama, Mistral and Gemma). "
+                  "Point FROM at the .gguf file Unsloth writes.")
+    if base:
+        out.print("Note: a LoRA Modelfile needs the base model Ollama has: replace BASE_MODEL_IN_OLLAMA in FROM.")
+
+
+@command(name="publish-to-ollama")
+def publish_to_ollama(
+    job_id: JobIdArg,
+    name: Annotated[str, typer.Argument(help="The Ollama model name, e.g. support-bot:v3")],
+    host: Annotated[str | None, typer.Option(help="Ollama's URL (default OLLAMA_HOST or 127.0.0.1:11434)")] = None,
+    system: Annotated[str | None, typer.Option(help="SYSTEM prompt")] = None,
+    base: Annotated[str | None, typer.Option(help="LoRA exports: the base model Ollama has")] = None,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Publish a local job's export to Ollama (blobs by digest, then create); the job records the name."""
+    with opened(database_url, fresh=False) as rt:
+        outcome = rt.job_service.publish_to_ollama(job_id, name, actor=actor, host=host, system=system, base=base)
+        job = _job(rt, outcome.job.job_id)
+    if as_json:
+        return print_json(job)
+    out.print(f"Published {name} at {job['published']['host']}; evaluation reaches it at "
+              f"{job['published']['chat_url']}.")  # fmt: skip
+
+
+def _ollama_client(host: str | None) -> Any:
+    import ollama
+
+    return ollama.Client(host=host or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434")
+
+
+OllamaHostOpt = Annotated[str | None, typer.Option("--host", help="Ollama's URL (default OLLAMA_HOST)")]
+
+
+@command(name="list-ollama-models")
+def list_ollama_models(host: OllamaHostOpt = None, as_json: JsonOpt = False) -> None:
+    """The models Ollama has."""
+    from adapters import ollama as ollama_adapter
+
+    models = _ollama_call(lambda: ollama_adapter.list_models(_ollama_client(host)), host)
+    if as_json:
+        return print_json(models)
+    _table("Ollama models", ["name", "family", "size", "modified"],
+           [[m["name"], m["family"], m["size"], m["modified_at"]] for m in models])  # fmt: skip
+
+
+@command(name="delete-ollama-model")
+def delete_ollama_model(name: str, host: OllamaHostOpt = None, as_json: JsonOpt = False) -> None:
+    """Delete a model from Ollama."""
+    from adapters import ollama as ollama_adapter
+
+    _ollama_call(lambda: ollama_adapter.delete_model(_ollama_client(host), name), host)
+    if as_json:
+        return print_json({"model": name, "deleted": True})
+    out.print(f"Deleted {name} from Ollama.")
+
+
+def _ollama_call(call: Any, host: str | None) -> Any:
+    import httpx
+
+    try:
+        return call()
+    except (httpx.HTTPError, ConnectionError, OSError):
+        where = host or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
+        raise _fail(f"Ollama is not reachable at {where}: start it (`ollama serve`) or give --host.") from None

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
+import os
 import threading
 import time
 import zlib
@@ -19,26 +21,36 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from adapters import tokens
+import httpx
+import ollama
+
+from adapters import ollama as ollama_adapter
+from adapters import tokens, unsloth
 from adapters.database import PostgresDatabase
+from adapters.local_jobs import LocalTrainer
 from adapters.openai_jobs import OpenAIFineTuning, ProviderError
 from domain.costs import training_job_id
 from domain.errors import DomainError, InvalidInput, NotFound, RuleViolation
 from domain.job_service import Jobs
-from domain.jobs import TERMINAL, CostEstimate, FineTuningJob, JobSpec, JobStatus, TrainingSource
+from domain.jobs import TERMINAL, CostEstimate, FineTuningJob, JobSpec, JobStatus, ProviderJob, TrainingSource
 from domain.ledger_service import CostLedger
+from domain.local_training import LocalTrainingConfig
 from domain.registry import VersionStatus
 from domain.registry_service import Registry
 from domain.training_files import check_training_file, estimate_cost
+from domain.training_time import Calibration, estimate_training_time, hardware
 from projections.database import Database
-from projections.jobs import active_job_ids, get_job
+from projections.jobs import active_job_ids, get_job, latest_throughput
 
 log = logging.getLogger(__name__)
 
 POLLER = "ft-lifecycle/poller"
+#: tokens of local runs are counted with this encoding: the estimate's unit, calibrated by measured runs
+LOCAL_COUNTING = "o200k_base"
 #: Exporting a dataset split as the bytes to upload: (dataset id, split) -> (file bytes, dataset record)
 Exporter = Callable[[str, str], tuple[bytes, dict[str, Any]]]
 
@@ -79,11 +91,14 @@ class Outcome:
 
 class JobService:
     def __init__(self, *, jobs: Jobs, registry: Registry, ledger: CostLedger, db: Database, export: Exporter,
-                 provider: Callable[[], OpenAIFineTuning]) -> None:  # fmt: skip
+                 provider: Callable[[], OpenAIFineTuning], local: LocalTrainer | None = None,
+                 local_hardware: str = "CPU") -> None:  # fmt: skip
         self.jobs, self.registry, self.ledger, self.db = jobs, registry, ledger, db
         self.export = export
         self._provider_factory = provider
         self._provider: OpenAIFineTuning | None = None
+        self.local = local or LocalTrainer()
+        self.local_hardware = hardware(local_hardware).name
 
     @property
     def provider(self) -> OpenAIFineTuning:
@@ -98,7 +113,8 @@ class JobService:
     # ------------------------------------------------------------------ plan
 
     def _source(self, role: str, *, dataset_id: str | None, split: str | None, path: str | None, base_model: str,
-                method: str, skip_checks: bool, warnings: list[str]) -> tuple[TrainingSource, bytes]:  # fmt: skip
+                method: str, skip_checks: bool, warnings: list[str], local: bool = False,
+                ) -> tuple[TrainingSource, bytes]:  # fmt: skip
         if dataset_id is not None and path is not None:
             raise InvalidInput(f"Give the {role} data as a dataset or as a file, not both.")
         if dataset_id is not None:
@@ -114,10 +130,11 @@ class JobService:
                 raise InvalidInput(f"The {role} file {path!r} does not exist (or is not a file): give a JSONL file.")
             data = file.read_bytes()
             source = dict(kind="file", path=str(file.resolve()))
-        encoding = tokens.get_encoding(tokens.encoding_name_for(base_model))
+        encoding = tokens.get_encoding(LOCAL_COUNTING if local else tokens.encoding_name_for(base_model))
         check = check_training_file(data, base_model=base_model, method=method,
                                     count=lambda m: tokens.count_chat(m, encoding))  # fmt: skip
-        problems = check.problems if role == "training" else [p for p in check.problems if not p.startswith("it has")]
+        minimum_applies = role == "training" and not local  # OpenAI's minimum of 10 examples
+        problems = [p for p in check.problems if minimum_applies or not p.startswith("it has")]
         where = f"dataset {dataset_id!r} ({source['split']})" if dataset_id else f"file {path!r}"
         if problems and skip_checks:
             warnings += [f"{role} {where}: {p}" for p in problems]
@@ -132,12 +149,17 @@ class JobService:
     def plan(self, *, base_model: Any, training_file: str | None = None, dataset_id: str | None = None,
              split: str | None = None, validation_file: str | None = None, validation_dataset: str | None = None,
              validation_split: str | None = None, method: Any = "supervised", hyperparameters: dict[str, Any] | None
-             = None, skip_checks: bool = False, **fields: Any) -> Plan:  # fmt: skip
+             = None, skip_checks: bool = False, provider: str = "openai", training_config: dict[str, Any] | None
+             = None, **fields: Any) -> Plan:  # fmt: skip
         """Validates a job request and its files against OpenAI's rules and estimates its cost; records nothing."""
         if not isinstance(base_model, str) or not base_model.strip():
             raise InvalidInput("base_model is required: the model to fine-tune, e.g. gpt-4o-mini-2024-07-18.")
         if training_file is None and dataset_id is None:
             raise InvalidInput("Give the training data: a dataset id (--dataset) or a JSONL file (TRAINING_FILE).")
+        if provider == "local":
+            return self._plan_local(base_model, training_file=training_file, dataset_id=dataset_id, split=split,
+                                    training_config=training_config or {}, skip_checks=skip_checks, method=method,
+                                    **fields)  # fmt: skip
         # validate the cheap fields first, on a placeholder source
         JobSpec.validate(base_model=base_model, training=TrainingSource("file"), method=method,
                          hyperparameters=hyperparameters, **fields)  # fmt: skip
@@ -158,10 +180,52 @@ class JobService:
         estimate = estimate_cost(training.tokens, training.examples, spec.hyperparameters.n_epochs, price)
         return Plan(spec, estimate, files, warnings)
 
+    def _plan_local(
+        self, base_model: str, *, training_file: str | None, dataset_id: str | None, split: str | None,
+        training_config: dict[str, Any], skip_checks: bool, method: Any, **fields: Any,
+    ) -> Plan:  # fmt: skip
+        if method != "supervised":
+            raise InvalidInput("Local jobs train supervised (SFT) only.")
+        config = LocalTrainingConfig.validate(base_model=base_model, **training_config)
+        warnings: list[str] = []
+        training, data = self._source("training", dataset_id=dataset_id, split=split, path=training_file,
+                                      base_model=base_model, method="supervised", skip_checks=skip_checks,
+                                      warnings=warnings, local=True)  # fmt: skip
+        spec = JobSpec.validate(base_model=base_model, training=training, provider="local",
+                                local_config=config.as_dict(), **fields)  # fmt: skip
+        return Plan(spec, self.estimate_local(config, training.tokens, training.examples), {"training": data},
+                    warnings)  # fmt: skip
+
+    def estimate_local(self, config: LocalTrainingConfig, tokens_per_epoch: int, examples: int) -> CostEstimate:
+        """Time from FLOPs or from the last run of this model on this hardware; cost per GPU-hour, or 0."""
+        epochs = config.epochs or self._epochs_for_steps(config, examples)
+        parameters = unsloth.parameter_count(config.base_model)
+        measured = latest_throughput(self.db, config.base_model, self.local_hardware)
+        calibration = None if measured is None else Calibration(measured["counted_tokens"],
+                                                                measured["train_seconds"], measured["wall_seconds"])
+        time = None
+        if parameters is not None or calibration is not None:
+            time = estimate_training_time(parameters=parameters or 1, tokens=tokens_per_epoch, epochs=epochs,
+                                          hardware_name=self.local_hardware, cores=os.cpu_count() or 1,
+                                          calibration=calibration).as_dict() | {"parameters": parameters}  # fmt: skip
+        price = self.ledger.price_for(config.base_model, datetime.now(UTC))
+        hourly = price.gpu_hour if price is not None else None
+        hours = None if time is None else Decimal(str(time["seconds"])) / 3600
+        total = Decimal(0) if hourly is None else (None if hours is None else hours * hourly)
+        note = ("no GPU-hour price for this model: local training counts as free (set one with `ft-cli prices set "
+                "MODEL --gpu-hour X`)" if hourly is None else None)  # fmt: skip
+        return CostEstimate(tokens_per_epoch, max(1, math.ceil(epochs)), "given", hourly,
+                            None if price is None else price.pattern, total, note, time)  # fmt: skip
+
+    @staticmethod
+    def _epochs_for_steps(config: LocalTrainingConfig, examples: int) -> float:
+        per_step = config.batch_size * config.gradient_accumulation
+        return (config.max_steps or 0) * per_step / max(1, examples)
+
     # ---------------------------------------------------------------- create
 
     def create(self, plan: Plan, *, actor: str, reason: str | None = None) -> Outcome:
-        if not self.provider.settings.configured:  # a setup mistake: refuse before recording anything
+        if plan.spec.provider == "openai" and not self.provider.settings.configured:  # refuse before recording
             raise RuleViolation(self.provider.settings.missing_key_message())
         created = self.jobs.create(plan.spec, plan.estimate, actor=actor, reason=reason)
         outcome = Outcome(created.job, 1, notes=[f"not checked: {w}" for w in plan.warnings])
@@ -197,6 +261,8 @@ class JobService:
             job = outcome.job = self.jobs.load(job_id)
             if job.submitted or job.finished:
                 return
+            if job.provider == "local":
+                return self._start_local(job, actor, outcome, files)
             try:
                 for role, source in (("training", job.training), ("validation", job.validation)):
                     if source is None or role in job.files:
@@ -221,6 +287,23 @@ class JobService:
                 detail = gone.detail
                 self._change(job_id, outcome, lambda j: j.fail_locally("training_file_unavailable", detail,
                              actor=actor), what="Recording the failure")  # fmt: skip
+
+    def _start_local(self, job: FineTuningJob, actor: str, outcome: Outcome, files: dict[str, bytes] | None) -> None:
+        try:
+            data = (files or {}).get("training") or self._files_for(job, "training")
+            reading = self.local.start(job.job_id, LocalTrainingConfig.validate(**job.hyperparameters), data)
+        except (RuleViolation, OSError) as e:
+            detail = e.detail if isinstance(e, RuleViolation) else f"the training process could not start: {e}"
+            self._change(job.job_id, outcome, lambda j: j.fail_locally("start_failed", detail, actor=actor),
+                         what="Recording the failure")  # fmt: skip
+            return
+        self._change(job.job_id, outcome, lambda j: j.record_submission(reading.provider_job_id, reading.status,
+                     actor=actor), what="Recording the start")  # fmt: skip
+
+    def _read(self, job: FineTuningJob) -> ProviderJob:
+        if job.provider == "local":
+            return self.local.read(job.job_id, job.provider_job_id or "", job.seen_events)
+        return self.provider.read(job.provider_job_id or "", job.seen_events)
 
     def _provider_failed(self, job_id: str, actor: str, outcome: Outcome, e: ProviderError) -> None:
         if e.kind in ("transient", "auth"):
@@ -248,7 +331,7 @@ class JobService:
                 self._submit(job.job_id, actor, outcome)
             else:
                 try:
-                    reading = self.provider.read(job.provider_job_id or "", job.seen_events)
+                    reading = self._read(job)
                 except ProviderError as e:
                     self._provider_failed(job.job_id, actor, outcome, e)
                 else:
@@ -264,6 +347,12 @@ class JobService:
         if not job.submitted:
             self._change(job.job_id, outcome, lambda j: j.cancel_unsubmitted(actor=actor, reason=reason),
                          what=f"Cancelling job {job.job_id!r}")  # fmt: skip
+        elif job.provider == "local":
+            self.local.cancel(job.provider_job_id or "")  # ends the run's whole process group
+            seen = self.local.read(job.job_id, job.provider_job_id or "", job.seen_events)
+            stopped = ProviderJob(seen.provider_job_id, JobStatus.CANCELLED.value, new_events=seen.new_events)
+            self._change(job.job_id, outcome, lambda j: j.sync(stopped, actor=actor, reason=reason),
+                         what=f"Cancelling job {job.job_id!r}")  # fmt: skip
         else:
             try:
                 self.provider.cancel(job.provider_job_id or "")
@@ -278,7 +367,7 @@ class JobService:
 
     def _read_or_raise(self, job: FineTuningJob) -> Any:
         try:
-            return self.provider.read(job.provider_job_id or "", job.seen_events)
+            return self._read(job)
         except ProviderError as e:
             raise RuleViolation(f"Job {job.job_id!r}: {e.message}") from None
 
@@ -298,6 +387,28 @@ class JobService:
         outcome = Outcome(self.jobs.load(job_id))
         self._change(job_id, outcome, lambda j: j.record_model_deleted(actor=actor, reason=reason),
                      what="Recording the deletion")  # fmt: skip
+        return outcome
+
+    def publish_to_ollama(self, job_id: str, name: str, *, actor: str, host: str | None = None,
+                          system: str | None = None, base: str | None = None) -> Outcome:  # fmt: skip
+        """Uploads a local run's export to Ollama (blobs by digest, then create) and records where it is."""
+        job = self.jobs.load(self.resolve(job_id))
+        job.check_publishable()
+        config = LocalTrainingConfig.validate(**job.hyperparameters)
+        export = ollama_adapter.Export.find(job.fine_tuned_model or "", config.export)
+        host = host or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
+        client = ollama.Client(host=host)
+        try:
+            published = ollama_adapter.publish(client, name, export, config.chat_template, system=system, base=base)
+        except ollama.ResponseError as e:
+            raise RuleViolation(f"Ollama at {host} refused to create {name!r}: {e.error}.") from None
+        except (ConnectionError, OSError, httpx.HTTPError) as e:
+            raise RuleViolation(f"Ollama is not reachable at {host} ({type(e).__name__}): start it (`ollama serve`) "
+                                "or give its address with --host / OLLAMA_HOST.") from None  # fmt: skip
+        outcome = Outcome(job)
+        family = ollama_adapter.family_of(config.chat_template)
+        self._change(job.job_id, outcome, lambda j: j.record_published(name, host, family, published.digests,
+                     actor=actor), what="Recording the publication")  # fmt: skip
         return outcome
 
     def resolve(self, job_id: str) -> str:
@@ -336,19 +447,64 @@ class JobService:
         outcome.job = job
 
     def _record_cost(self, job: FineTuningJob, actor: str, outcome: Outcome) -> None:
+        if job.provider == "local":
+            self._record_throughput(job, actor, outcome)
         if training_job_id(job.job_id) in self.ledger.repository:
             return
         finished = self._finished_at(job)
+        common = {"at": finished, "job_id": job.job_id, "model_name": job.model_name, "base_model": job.base_model,
+                  "dataset_size": job.training["examples"], "training_tokens": job.trained_tokens or 0}  # fmt: skip
         try:
+            if job.provider == "local":
+                hours = Decimal(str(round(self._wall_seconds(job), 3))) / 3600
+                price = self.ledger.price_for(job.base_model, finished)
+                free = price is None or price.gpu_hour is None  # no price for local hardware: it counts as free
+                self.ledger.record_training_cost(
+                    actor=actor, reason=f"local job {job.job_id}: {hours:.6f} GPU-hours", training_hours=hours,
+                    total_cost=Decimal(0) if free else None, **common,
+                )  # fmt: skip
+                return
             self.ledger.record_training_cost(
                 actor=actor, reason=f"fine-tuning job {job.job_id}: {job.trained_tokens} trained tokens",
-                at=finished, job_id=job.job_id, model_name=job.model_name, base_model=job.base_model,
-                dataset_size=job.training["examples"], training_tokens=job.trained_tokens or 0,
-                epochs=job.hyperparameters.get("n_epochs"),
+                epochs=job.hyperparameters.get("n_epochs"), **common,
             )  # fmt: skip
         except DomainError as e:
             if "already recorded" not in e.detail:
                 outcome.notes.append(f"The training cost is not recorded yet: {e.detail}")
+
+    def _wall_seconds(self, job: FineTuningJob) -> float:
+        """From the process's start (the Submitted event) to the run's `finished` line."""
+        started = next(e for e in self.jobs.history(job.job_id) if isinstance(e, FineTuningJob.Submitted))
+        finished = self.local.run_facts(job.job_id).get("finished_at") or time.time()
+        return max(0.0, float(finished) - started.timestamp.timestamp())
+
+    def _record_throughput(self, job: FineTuningJob, actor: str, outcome: Outcome) -> None:
+        if job.throughput_recorded:
+            return
+        facts = self.local.run_facts(job.job_id)
+        if facts.get("train_runtime") is None:
+            return
+        epochs_done = float(facts.get("epoch") or 0) or self._last_epoch(job)
+        device = str(facts.get("device") or "CPU")
+        measured = {"hardware": self._hardware_of(device), "device": device, "backend": facts.get("backend"),
+                    "parameters": facts.get("parameters"),
+                    "counted_tokens": int(job.training["tokens"] * epochs_done),
+                    "train_seconds": float(facts["train_runtime"]), "wall_seconds": self._wall_seconds(job)}
+        self._change(job.job_id, outcome, lambda j: j.record_throughput(actor=actor, **measured),
+                     what="Recording the measured throughput")  # fmt: skip
+
+    def _last_epoch(self, job: FineTuningJob) -> float:
+        for event in reversed(self.jobs.history(job.job_id)):
+            metrics = getattr(event, "metrics", None)
+            if metrics and metrics.get("epoch") is not None:
+                return float(metrics["epoch"])
+        return float(job.hyperparameters.get("epochs") or 1)
+
+    def _hardware_of(self, device: str) -> str:
+        for name in ("H100", "A100", "A10", "V100", "T4", "RTX 4090"):
+            if name in device:
+                return name
+        return self.local_hardware if device == "CPU" else device
 
     def _finished_at(self, job: FineTuningJob) -> datetime:
         for event in reversed(self.jobs.history(job.job_id)):

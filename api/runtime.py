@@ -3,6 +3,7 @@ projection engine and idempotency keys. The HTTP app and the CLI both use it."""
 
 from __future__ import annotations
 
+import os
 import threading
 import zlib
 from contextlib import AbstractContextManager, nullcontext
@@ -13,6 +14,7 @@ from typing import Any
 from adapters import tokens
 from adapters.database import PostgresDatabase, open_database
 from adapters.idempotency import IdempotencyStore
+from adapters.local_jobs import LocalTrainer
 from adapters.openai_jobs import OpenAIFineTuning, OpenAISettings
 from adapters.store import StoreConfig, parse_database_url
 from api.jobs import JobPoller, JobService
@@ -60,6 +62,8 @@ class Runtime:
     rebuilt: list[RebuildReport] = field(default_factory=list)
     #: where fine-tuning jobs go; from OPENAI_* / AZURE_OPENAI_* unless given
     openai_settings: OpenAISettings | None = None
+    #: where local jobs run (FT_LOCAL_RUNS_DIR, default .ft/runs) unless given
+    local_trainer: LocalTrainer | None = None
     _job_service: JobService | None = field(default=None, repr=False)
     _poller: JobPoller | None = field(default=None, repr=False)
     _follower: threading.Thread | None = field(default=None, repr=False)
@@ -72,6 +76,7 @@ class Runtime:
         *,
         create_schema: bool | None = None,
         openai_settings: OpenAISettings | None = None,
+        local_trainer: LocalTrainer | None = None,
     ) -> Runtime:
         """Opens the store. The schema is created here only on SQLite (one embedded
         file, zero setup); PostgreSQL workers start with table creation off."""
@@ -92,7 +97,7 @@ class Runtime:
                 jobs = Jobs(env=shared)
                 engine = ProjectionEngine(db, EventLog(registry, db.dialect), default_projections())
                 runtime = cls(config, registry, ledger, ab, datasets, jobs, db, engine, IdempotencyStore(db),
-                              openai_settings=openai_settings)  # fmt: skip
+                              openai_settings=openai_settings, local_trainer=local_trainer)  # fmt: skip
                 if create_schema:
                     runtime.rebuilt = runtime._create_schema()
                     ledger.seed_catalog()
@@ -238,7 +243,8 @@ class Runtime:
             settings = self.openai_settings or OpenAISettings.from_env()
             self._job_service = JobService(
                 jobs=self.jobs, registry=self.registry, ledger=self.ledger, db=self.db, export=self._export_split,
-                provider=lambda: OpenAIFineTuning(settings),
+                provider=lambda: OpenAIFineTuning(settings), local=self.local_trainer,
+                local_hardware=os.environ.get("FT_LOCAL_HARDWARE", "CPU"),
             )  # fmt: skip
         return self._job_service
 

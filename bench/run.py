@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ab_ingest, dataset_build, inference_ingest, projection_rebuild, registry_vs_mlflow, status_latency
+from bench import (
+    ab_ingest,
+    dataset_build,
+    inference_ingest,
+    local_training,
+    projection_rebuild,
+    registry_vs_mlflow,
+    status_latency,
+)
 from bench.common import ThrowawayPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,9 +136,20 @@ def render(r: dict[str, Any]) -> str:
                 f"**{k['build_ratio_tiktoken']:.2f}x** tiktoken counting alone)",
                 "",
             ))  # fmt: skip
+    if "local" in r:
+        lt = r["local"]
+        for label, run in (("first run, from FLOPs", lt["first"]), ("second run, calibrated by the first",
+                                                                     lt["second"])):  # fmt: skip
+            rows.append((
+                f"Local training time, tiny model on this CPU ({lt['steps']} steps, {run['backend']}): {label}",
+                f"estimated {run['estimate_s']:.2f} s, measured {run['actual_s']:.2f} s (**{run['ratio']:.2f}x** "
+                f"apart; {run['train_s']:.2f} s of it training)",
+                "within 3x after calibration" if run["method"] == "calibrated" else "",
+            ))  # fmt: skip
     lines = [
         f"Measured {r['measured_at']} on {r['machine']} ({r['cpus']} CPUs), Python {r['python']}, "
-        "one `make bench` run.",
+        "one `make bench` run" + (f"; local training measured {r['local']['measured_at']}" if "local_only" in r
+                                  else "") + ".",
         "",
         "| What | Measured | Target |",
         "|---|---|---|",
@@ -155,7 +174,11 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000, help="inference records for the ingestion benchmark")
     parser.add_argument("--examples", type=int, default=200_000, help="examples for the dataset benchmark")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
+    parser.add_argument("--only-local", action="store_true",
+                        help="run only the local training benchmark and merge it into bench/results/latest.json")
     args = parser.parse_args()
+    if args.only_local:
+        return only_local(args)
 
     import os
 
@@ -181,11 +204,29 @@ def main() -> None:
             results["ab"] = ab_ingest.run(pg, t, args.records)
             print("datasets ...", flush=True)
             results["datasets"] = dataset_build.run(pg, t, args.examples)
+            print("local training ...", flush=True)
+            results["local"] = local_training.run(t)
     finally:
         pg.stop()
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2))
+    table = render(results)
+    print(table)
+    if not args.no_readme:
+        update_readme(table)
+
+
+def only_local(args: argparse.Namespace) -> None:
+    """The local training figures alone (their ratios are measured within their own run)."""
+    latest = ROOT / "bench" / "results" / "latest.json"
+    results = json.loads(latest.read_text())
+    with tempfile.TemporaryDirectory(prefix="ft-bench-") as tmp:
+        print("local training ...", flush=True)
+        results["local"] = local_training.run(Path(tmp))
+    results["local"]["measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results["local_only"] = True
+    latest.write_text(json.dumps(results, indent=2))
     table = render(results)
     print(table)
     if not args.no_readme:

@@ -23,7 +23,7 @@ from domain.registry import FT_NAMESPACE, validate_model_name
 from domain.values import decimal_value
 
 JOB_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-PROVIDERS = ("openai",)
+PROVIDERS = ("openai", "local")
 METHODS = ("supervised", "dpo")
 SUFFIX = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: the provider's metadata key that names our job, so a lost reply to "create" can be found again
@@ -142,11 +142,14 @@ class CostEstimate:
     price_pattern: str | None
     total: Decimal | None
     note: str | None = None
+    #: local runs: how long it should take (domain/training_time.py), priced per GPU-hour
+    time: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"tokens": self.tokens, "epochs": self.epochs, "epochs_source": self.epochs_source,
-                "billed_tokens": self.tokens * self.epochs, "unit_price_per_1m": self.unit_price,
-                "price_pattern": self.price_pattern, "total": self.total, "note": self.note}  # fmt: skip
+        out = {"tokens": self.tokens, "epochs": self.epochs, "epochs_source": self.epochs_source,
+               "billed_tokens": self.tokens * self.epochs, "unit_price_per_1m": self.unit_price,
+               "price_pattern": self.price_pattern, "total": self.total, "note": self.note}  # fmt: skip
+        return out if self.time is None else out | {"time": self.time}
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,8 @@ class JobSpec:
     suffix: str | None
     seed: int | None
     metadata: dict[str, str]
+    #: a local job's training configuration (domain/local_training.py), kept as its hyperparameters
+    local_config: dict[str, Any] | None = None
 
     @classmethod
     def validate(
@@ -178,6 +183,7 @@ class JobSpec:
         suffix: Any = None,
         seed: Any = None,
         metadata: Any = None,
+        local_config: dict[str, Any] | None = None,
     ) -> JobSpec:
         if provider not in PROVIDERS:
             raise InvalidInput(f"Unknown provider {provider!r}: use {', '.join(PROVIDERS)}.")
@@ -196,7 +202,8 @@ class JobSpec:
             raise InvalidInput("metadata takes up to 15 text pairs (keys up to 64 characters, values up to 512).")
         if JOB_METADATA_KEY in metadata:
             raise InvalidInput(f"metadata key {JOB_METADATA_KEY!r} is reserved: it names the job at the provider.")
-        name = model_name if model_name is not None else (suffix or base_model.strip().replace(":", "-"))
+        default_name = base_model.strip().replace(":", "-").rstrip("/").split("/")[-1]
+        name = model_name if model_name is not None else (suffix or default_name)
         return cls(
             job_id=validate_job_id(job_id) if job_id is not None else new_job_id(),
             provider=provider,
@@ -209,7 +216,11 @@ class JobSpec:
             suffix=suffix,
             seed=seed,
             metadata=metadata,
+            local_config=local_config,
         )
+
+    def hyperparameters_dict(self) -> dict[str, Any]:
+        return self.local_config if self.local_config is not None else self.hyperparameters.as_dict()
 
 
 # --------------------------------------------------------------- what a provider says
@@ -342,6 +353,32 @@ class FineTuningJob(Aggregate):
             job.status = JobStatus.REFUSED.value
             job.error = {"code": self.code, "message": self.message}
 
+    class ThroughputMeasured(Event):
+        """A finished local run's speed, for later time estimates of the same model on the same hardware."""
+
+        base_model: str
+        hardware: str
+        device: str | None
+        backend: str | None
+        parameters: int | None
+        counted_tokens: int  # tokens trained, counted as the estimate counts them (o200k_base)
+        train_seconds: float
+        wall_seconds: float
+
+        def apply(self, job: FineTuningJob) -> None:
+            job.throughput_recorded = True
+
+    class Published(Event):
+        """A local run's export was published to Ollama under a name evaluation can reach."""
+
+        ollama_model: str
+        host: str
+        family: str
+        digests: dict[str, str]
+
+        def apply(self, job: FineTuningJob) -> None:
+            job.published_as = self.ollama_model
+
     class ModelDeleted(Event):
         """The fine-tuned model this job produced was deleted at the provider."""
 
@@ -366,7 +403,7 @@ class FineTuningJob(Aggregate):
             base_model=spec.base_model,
             model_name=spec.model_name,
             method=spec.method,
-            hyperparameters=spec.hyperparameters.as_dict(),
+            hyperparameters=spec.hyperparameters_dict(),
             training=spec.training.as_dict(),
             validation=None if spec.validation is None else spec.validation.as_dict(),
             suffix=spec.suffix,
@@ -398,6 +435,8 @@ class FineTuningJob(Aggregate):
         self.trained_tokens: int | None = None
         self.error: dict[str, Any] | None = None
         self.model_deleted = False
+        self.throughput_recorded = False
+        self.published_as: str | None = None
 
     # ----------------------------------------------------------------- queries
 
@@ -450,6 +489,24 @@ class FineTuningJob(Aggregate):
         if not self.model_deleted:
             self.trigger_event(self.ModelDeleted, job_id=self.job_id, actor=actor,
                                fine_tuned_model=self.fine_tuned_model, reason=reason)  # fmt: skip
+
+    def record_throughput(self, *, actor: str, **measured: Any) -> None:
+        if not self.throughput_recorded:
+            self.trigger_event(self.ThroughputMeasured, job_id=self.job_id, actor=actor, base_model=self.base_model,
+                               **measured)  # fmt: skip
+
+    def record_published(self, ollama_model: str, host: str, family: str, digests: dict[str, str], *,
+                         actor: str) -> None:  # fmt: skip
+        self.trigger_event(self.Published, job_id=self.job_id, actor=actor, ollama_model=ollama_model, host=host,
+                           family=family, digests=digests)  # fmt: skip
+
+    def check_publishable(self) -> None:
+        if self.provider != "local":
+            raise RuleViolation(f"Job {self.job_id!r} ran at {self.provider}: only local runs can be published to "
+                                "Ollama.")  # fmt: skip
+        if self.job_status is not JobStatus.SUCCEEDED or not self.fine_tuned_model:
+            raise RuleViolation(f"Job {self.job_id!r} is {self.status}: only a job that succeeded has an export to "
+                                "publish.")  # fmt: skip
 
     def check_cancellable(self) -> None:
         if self.finished:

@@ -14,19 +14,20 @@ from projections.rows import Upserts, format_ts, to_json
 _COLUMNS = (
     "job_id, provider, provider_job_id, status, base_model, model_name, registry_version, method, hyperparameters, "
     "training, validation, estimate, files, fine_tuned_model, trained_tokens, error, metrics, estimated_finish, "
-    "created_at, created_by, updated_at, finished_at, position"
+    "created_at, created_by, updated_at, finished_at, published, timing, position"
 )
-_JSON = ("hyperparameters", "training", "validation", "estimate", "files", "error", "metrics")
+_JSON = ("hyperparameters", "training", "validation", "estimate", "files", "error", "metrics", "published", "timing")
 ACTIVE = tuple(s.value for s in JobStatus if s not in TERMINAL)
 
 
 class JobsProjection(Projection):
     name = "jobs"
-    schema_version = 1
+    schema_version = 2  # 2: local runs' measured throughput
     event_classes = (
         FineTuningJob.Created, FineTuningJob.VersionLinked, FineTuningJob.FileUploaded, FineTuningJob.Submitted,
         FineTuningJob.StatusChanged, FineTuningJob.Progressed, FineTuningJob.Succeeded, FineTuningJob.Failed,
-        FineTuningJob.Cancelled, FineTuningJob.Refused, FineTuningJob.ModelDeleted,
+        FineTuningJob.Cancelled, FineTuningJob.Refused, FineTuningJob.ModelDeleted, FineTuningJob.ThroughputMeasured,
+        FineTuningJob.Published,
     )  # fmt: skip
     tables = {
         # Only the key is NOT NULL: a batch upserts just the columns an event changes.
@@ -35,10 +36,17 @@ class JobsProjection(Projection):
             "model_name TEXT, registry_version INTEGER, method TEXT, hyperparameters TEXT, training TEXT, "
             "validation TEXT, estimate TEXT, files TEXT, fine_tuned_model TEXT, trained_tokens BIGINT, error TEXT, "
             "metrics TEXT, estimated_finish BIGINT, created_at TEXT, created_by TEXT, updated_at TEXT, "
-            "finished_at TEXT, position BIGINT"
+            "finished_at TEXT, published TEXT, timing TEXT, position BIGINT"
+        ),
+        # what finished local runs measured, for later time estimates of the same model on the same hardware
+        "job_throughput": (
+            "job_id TEXT PRIMARY KEY, base_model TEXT NOT NULL, hardware TEXT NOT NULL, device TEXT, backend TEXT, "
+            "parameters BIGINT, counted_tokens BIGINT NOT NULL, train_seconds DOUBLE PRECISION NOT NULL, "
+            "wall_seconds DOUBLE PRECISION NOT NULL, measured_at TEXT NOT NULL, position BIGINT NOT NULL"
         ),
     }
-    indexes = [("jobs", "provider_job_id"), ("jobs", "status"), ("jobs", "fine_tuned_model")]
+    indexes = [("jobs", "provider_job_id"), ("jobs", "status"), ("jobs", "fine_tuned_model"),
+               ("job_throughput", "base_model, hardware, position")]  # fmt: skip
 
     def apply(self, cur: Cursor, tables: dict[str, str], events: Sequence[LoggedEvent]) -> None:
         table = tables["jobs"]
@@ -55,7 +63,7 @@ class JobsProjection(Projection):
                          hyperparameters=to_json(e.hyperparameters), training=to_json(e.training),
                          validation=to_json(e.validation), estimate=to_json(e.estimate), files=to_json({}),
                          fine_tuned_model=None, trained_tokens=None, error=None, metrics=None, estimated_finish=None,
-                         created_at=at, created_by=e.actor, finished_at=None)  # fmt: skip
+                         created_at=at, created_by=e.actor, finished_at=None, published=None, timing=None)  # fmt: skip
             elif isinstance(e, FineTuningJob.VersionLinked):
                 rows.set(key, registry_version=e.number)
             elif isinstance(e, FineTuningJob.FileUploaded):
@@ -83,6 +91,19 @@ class JobsProjection(Projection):
                 rows.set(key, status=JobStatus.CANCELLED.value, finished_at=at, estimated_finish=None)
             elif isinstance(e, FineTuningJob.ModelDeleted):
                 rows.set(key, fine_tuned_model=None)
+            elif isinstance(e, FineTuningJob.Published):
+                rows.set(key, published=to_json({"ollama_model": e.ollama_model, "host": e.host, "family": e.family,
+                                                 "chat_url": e.host.rstrip("/") + "/v1/chat/completions"}))
+            elif isinstance(e, FineTuningJob.ThroughputMeasured):
+                rows.set(key, timing=to_json({"wall_seconds": e.wall_seconds, "train_seconds": e.train_seconds,
+                                              "hardware": e.hardware, "device": e.device, "backend": e.backend}))
+                cur.execute(
+                    f"INSERT INTO {tables['job_throughput']} (job_id, base_model, hardware, device, backend, "
+                    "parameters, counted_tokens, train_seconds, wall_seconds, measured_at, position) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (e.job_id, e.base_model, e.hardware, e.device, e.backend, e.parameters, e.counted_tokens,
+                     e.train_seconds, e.wall_seconds, at, logged.position),
+                )  # fmt: skip
             rows.set(key, updated_at=at, position=logged.position)
         rows.flush(cur)
 
@@ -131,6 +152,16 @@ def list_jobs(
             f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created_at DESC, job_id DESC LIMIT ?", [*params, limit]
         ).fetchall()
     return [_job(r) for r in rows]
+
+
+def latest_throughput(db: Database, base_model: str, hardware: str) -> dict[str, Any] | None:
+    """The last measured local run of this model on this hardware, if any."""
+    with db.read() as cur:
+        return cur.execute(
+            "SELECT job_id, counted_tokens, train_seconds, wall_seconds, parameters, device FROM job_throughput "
+            "WHERE base_model = ? AND hardware = ? ORDER BY position DESC LIMIT 1",
+            (base_model, hardware),
+        ).fetchone()
 
 
 def active_job_ids(db: Database) -> list[str]:

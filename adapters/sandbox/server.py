@@ -10,10 +10,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Self
 
 import uvicorn
 
+from adapters.sandbox.ollama_server import OllamaState, create_ollama_app
 from adapters.sandbox.openai_finetuning import SandboxState, Timing, create_sandbox_app
 
 
@@ -23,33 +25,29 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class SandboxServer:
-    def __init__(self, state: SandboxState | None = None, *, port: int | None = None, timing: Timing | None = None,
-                 refuse_training: bool = False) -> None:  # fmt: skip
-        self.state = state or SandboxState(timing, refuse_training=refuse_training)
+class LoopbackServer:
+    """An ASGI app served by uvicorn in a thread on 127.0.0.1; `make_app` builds it for each start."""
+
+    def __init__(self, make_app: Callable[[], Any], *, port: int | None = None) -> None:
+        self.make_app = make_app
         self.port = port or free_port()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
-    def base_url(self) -> str:
-        """What OPENAI_BASE_URL is set to."""
-        return f"http://127.0.0.1:{self.port}/v1"
-
-    @property
     def root_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> SandboxServer:
-        config = uvicorn.Config(create_sandbox_app(self.state), host="127.0.0.1", port=self.port,
-                                log_level="warning", lifespan="off")  # fmt: skip
+    def start(self, timeout: float = 20.0) -> Self:
+        config = uvicorn.Config(self.make_app(), host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="off")  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="openai-sandbox", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self._server.started:  # uvicorn offers no event to wait on; this is start-up, not a test wait
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"The OpenAI sandbox could not start on 127.0.0.1:{self.port}.")
+                raise RuntimeError(f"The local server could not start on 127.0.0.1:{self.port}.")
             time.sleep(0.01)
         return self
 
@@ -59,8 +57,30 @@ class SandboxServer:
             self._thread.join(timeout=10)
         self._server = self._thread = None
 
-    def __enter__(self) -> SandboxServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class SandboxServer(LoopbackServer):
+    """The OpenAI fine-tuning sandbox; its state outlives a stop, so a restart resumes where it was."""
+
+    def __init__(self, state: SandboxState | None = None, *, port: int | None = None, timing: Timing | None = None,
+                 refuse_training: bool = False) -> None:  # fmt: skip
+        self.state = state or SandboxState(timing, refuse_training=refuse_training)
+        super().__init__(lambda: create_sandbox_app(self.state), port=port)
+
+    @property
+    def base_url(self) -> str:
+        """What OPENAI_BASE_URL is set to."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+
+class OllamaServer(LoopbackServer):
+    """The Ollama stand-in; `root_url` is what OLLAMA_HOST is set to."""
+
+    def __init__(self, state: OllamaState | None = None, *, port: int | None = None) -> None:
+        self.state = state or OllamaState()
+        super().__init__(lambda: create_ollama_app(self.state), port=port)

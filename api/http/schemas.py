@@ -542,8 +542,15 @@ class JobHyperparameters(Request_):
 
 
 class JobIn(Request_):
-    base_model: str = Field(min_length=1, max_length=256, examples=["gpt-4o-mini-2024-07-18"])
-    provider: Literal["openai"] = "openai"
+    base_model: str = Field(min_length=1, max_length=256, examples=["gpt-4o-mini-2024-07-18"],
+                            description="OpenAI: the model to fine-tune. Local: an Unsloth or Hugging Face name "
+                            "(unsloth/Llama-3.2-1B-Instruct-bnb-4bit) or a local folder")  # fmt: skip
+    provider: Literal["openai", "local"] = "openai"
+    training_config: dict[str, Any] | None = Field(
+        None, description="Local jobs: chat_template, max_seq_length, load_in_4bit, lora_r, lora_alpha, lora_dropout, "
+        "target_modules, epochs or max_steps, learning_rate, batch_size, gradient_accumulation, seed, "
+        "train_on_responses_only, export (lora, merged_16bit, gguf) and quantization",
+    )  # fmt: skip
     model_name: str | None = Field(None, description="Registry name of the result (default: the suffix, else the "
                                    "base model); a TRAINING version is pre-registered under it")  # fmt: skip
     dataset_id: str | None = Field(None, description="Train on a dataset build (with its lineage)...")
@@ -602,6 +609,10 @@ class JobOut(BaseModel):
     created_by: str | None
     updated_at: str
     finished_at: str | None
+    published: dict[str, Any] | None = Field(None, description="Local runs published to Ollama: the model name, "
+                                             "host, and the OpenAI-compatible URL evaluation calls")  # fmt: skip
+    timing: dict[str, Any] | None = Field(None, description="Local runs: the measured wall and training seconds, "
+                                          "beside estimate.time")  # fmt: skip
     position: int
     pending: str | None = Field(None, description="A transient provider problem: the job kept its state and the "
                                 "next sync retries")  # fmt: skip
@@ -620,6 +631,13 @@ class JobEventOut(BaseModel):
     actor: str | None
     stream_version: int
     details: dict[str, Any]
+
+
+class PublishIn(Request_):
+    name: str = Field(min_length=1, max_length=200, examples=["support-bot:v3"], description="The Ollama model name")
+    host: str | None = Field(None, description="Ollama's URL (default: OLLAMA_HOST, else http://127.0.0.1:11434)")
+    system: str | None = Field(None, max_length=20_000, description="The SYSTEM prompt of the Modelfile")
+    base: str | None = Field(None, description="LoRA exports: the base model Ollama has, e.g. llama3.2:1b")
 
 
 class CancelIn(Request_):

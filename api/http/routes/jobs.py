@@ -15,7 +15,17 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
-from api.http.schemas import CancelIn, EstimateOut, JobEventOut, JobIn, JobOut, JobPage, ModelDeletedOut, Problem
+from api.http.schemas import (
+    CancelIn,
+    EstimateOut,
+    JobEventOut,
+    JobIn,
+    JobOut,
+    JobPage,
+    ModelDeletedOut,
+    Problem,
+    PublishIn,
+)
 from api.jobs import Outcome, ProviderRefused
 from api.runtime import Runtime
 from domain.errors import NotFound
@@ -114,6 +124,16 @@ async def sync(job_id: JobId, cmd: CommandDep) -> JobOut:
 async def cancel(job_id: JobId, cmd: CommandDep, body: CancelIn | None = None) -> JobOut:
     reason = body.reason if body else None
     outcome = await run_in_threadpool(cmd.runtime.job_service.cancel, job_id, actor=cmd.actor, reason=reason)
+    return await read(_job_out, cmd.runtime, outcome.job.job_id, outcome)
+
+
+@router.post("/v1/jobs/{job_id}/publish", response_model=JobOut, responses=ERRORS)
+async def publish(job_id: JobId, body: PublishIn, cmd: CommandDep) -> JobOut:
+    """Publishes a local run's export to Ollama through its HTTP API: every file as a blob by its digest,
+    then the model with its family's template, stop parameters and system prompt. The job records the
+    name, so evaluation can reach the model at Ollama's OpenAI-compatible /v1/chat/completions."""
+    outcome = await run_in_threadpool(cmd.runtime.job_service.publish_to_ollama, job_id, body.name, actor=cmd.actor,
+                                      host=body.host, system=body.system, base=body.base)  # fmt: skip
     return await read(_job_out, cmd.runtime, outcome.job.job_id, outcome)
 
 

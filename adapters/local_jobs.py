@@ -1,0 +1,101 @@
+"""The provider port for local training: runs the generated script and reads its progress back.
+
+A local job's "provider job id" is `pid-<pid>`; its folder (script, dataset, log, output)
+is `<runs dir>/<job id>`. Reading a job parses the whole log (one JSON line per logged
+step: small) into provider events with stable ids, so the job aggregate's usual rule,
+"record only the events not seen yet", makes syncing idempotent here too. A process
+that is gone without a `finished` or `failed` line died: the reading says so, with
+the log's last line, which is also how a restarted service tells a job it can reattach
+to (still running) from one that died while it was down.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from adapters import unsloth
+from domain.jobs import ProviderJob
+from domain.local_training import LocalTrainingConfig
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("FT_LOCAL_RUNS_DIR", ".ft/runs"))
+
+
+def _event(record: dict[str, Any]) -> dict[str, Any]:
+    kind = record.get("event")
+    at = int(record.get("time", 0))
+    if kind == "step":
+        loss = record.get("loss")
+        return {"id": f"local-step-{record['step']}", "created_at": at, "level": "info", "type": "metrics",
+                "message": f"Step {record['step']}/{record.get('total_steps')}: training loss={loss}",
+                "data": {k: record.get(k) for k in ("step", "total_steps", "epoch", "loss", "learning_rate",
+                                                    "grad_norm", "num_tokens")} | {"train_loss": loss}}  # fmt: skip
+    messages = {
+        "started": lambda r: f"Training started with {r.get('backend')} on {r.get('device')}",
+        "saved": lambda r: f"Saved the {r.get('export')} export to {r.get('artifacts')}",
+        "finished": lambda r: f"Training finished: {r.get('steps')} steps in {r.get('train_runtime')} s",
+        "failed": lambda r: f"Training failed: {r.get('reason')}",
+    }
+    message = messages.get(str(kind), lambda r: str(r))(record)
+    data = {k: v for k, v in record.items() if k not in ("event", "time")}
+    return {"id": f"local-{kind}", "created_at": at, "level": "error" if kind == "failed" else "info",
+            "type": "message", "message": message, "data": data}  # fmt: skip
+
+
+class LocalTrainer:
+    name = "local"
+
+    def __init__(self, runs_dir: Path | None = None, *, python: str | None = None,
+                 env: dict[str, str] | None = None) -> None:  # fmt: skip
+        self.runs_dir = runs_dir or default_runs_dir()
+        self.python = python
+        self.env = env or {}
+
+    def files(self, job_id: str) -> unsloth.RunFiles:
+        return unsloth.RunFiles(self.runs_dir.resolve() / job_id)
+
+    def start(self, job_id: str, config: LocalTrainingConfig, dataset: bytes) -> ProviderJob:
+        files = unsloth.write_run(self.files(job_id).folder, config, dataset, job_id=job_id)
+        pid = unsloth.start(files, python=self.python, env=self.env)
+        return ProviderJob(provider_job_id=f"pid-{pid}", status="running")
+
+    @staticmethod
+    def pid(provider_job_id: str) -> int:
+        return int(provider_job_id.removeprefix("pid-"))
+
+    def read(self, job_id: str, provider_job_id: str, seen: set[str] | frozenset[str] = frozenset()) -> ProviderJob:
+        files = self.files(job_id)
+        records, _ = unsloth.read_progress(files.log)
+        events = [_event(r) for r in records]
+        fresh = [e for e in events if e["id"] not in seen]
+        by_kind = {r.get("event"): r for r in records}
+        common = {"provider_job_id": provider_job_id, "new_events": fresh}
+        if "finished" in by_kind:
+            done = by_kind["finished"]
+            return ProviderJob(status="succeeded", fine_tuned_model=done.get("artifacts"),
+                               trained_tokens=done.get("tokens"), finished_at=int(done.get("time", 0)),
+                               result_files=[done.get("artifacts")], **common)  # fmt: skip
+        if "failed" in by_kind:
+            return ProviderJob(status="failed", error={"code": "training_error",
+                                                       "message": by_kind["failed"].get("reason")}, **common)
+        if unsloth.alive(self.pid(provider_job_id), files.script):
+            return ProviderJob(status="running", **common)
+        tail = unsloth.log_tail(files.log, 1) or "(the log is empty)"
+        return ProviderJob(status="failed", error={"code": "process_died", "message": (
+            f"The training process {provider_job_id} ended without finishing; the last line of {files.log}: {tail}")},
+            **common)  # fmt: skip
+
+    def cancel(self, provider_job_id: str) -> None:
+        unsloth.stop(self.pid(provider_job_id))
+
+    def run_facts(self, job_id: str) -> dict[str, Any]:
+        """What the run reported when it started and finished (device, backend, runtime, tokens, parameters)."""
+        records, _ = unsloth.read_progress(self.files(job_id).log)
+        facts: dict[str, Any] = {}
+        for r in records:
+            if r.get("event") in ("started", "finished"):
+                facts |= {k: v for k, v in r.items() if k != "event"} | {f"{r['event']}_at": r.get("time")}
+        return facts
