@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from domain.costs import TrainingCost
+from domain.jobs import FineTuningJob
 from domain.registry import RegisteredModel
 from projections.database import Cursor, Database
 from projections.engine import LoggedEvent, Projection
@@ -18,14 +20,15 @@ _MODEL_COLUMNS = (
 )
 _VERSION_COLUMNS = (
     "model, number, base_model, job_id, dataset_size, accuracy, cost, status, "
-    "registered_at, registered_by, status_changed_at, deployed_at"
+    "registered_at, registered_by, status_changed_at, deployed_at, serving"
 )
 
 
 class RegistryListingProjection(Projection):
     name = "registry"
-    schema_version = 2  # 2: a version's cost also comes from its job's training cost
-    event_classes = (*REGISTRY_EVENTS, TrainingCost.Recorded)
+    # 2: a version's cost also comes from its job's training cost; 3: where its job's result is served
+    schema_version = 3
+    event_classes = (*REGISTRY_EVENTS, TrainingCost.Recorded, FineTuningJob.Published)
     tables = {
         "registry_models": (
             "name TEXT PRIMARY KEY, created_at TEXT, created_by TEXT, version_count INTEGER, "
@@ -34,7 +37,7 @@ class RegistryListingProjection(Projection):
         "registry_versions": (
             "model TEXT NOT NULL, number INTEGER NOT NULL, base_model TEXT, job_id TEXT, "
             "dataset_size BIGINT, accuracy DOUBLE PRECISION, cost TEXT, status TEXT, registered_at TEXT, "
-            "registered_by TEXT, status_changed_at TEXT, deployed_at TEXT, PRIMARY KEY (model, number)"
+            "registered_by TEXT, status_changed_at TEXT, deployed_at TEXT, serving TEXT, PRIMARY KEY (model, number)"
         ),
     }
     indexes = [("registry_versions", "job_id")]
@@ -54,6 +57,15 @@ class RegistryListingProjection(Projection):
                     "WHERE model = ? AND job_id = ? AND cost IS NULL",
                     (str(event.total_cost), event.model_name, event.job_id),
                 )
+                continue
+            if isinstance(event, FineTuningJob.Published):
+                # A local run published to Ollama: evaluation reaches the version there.
+                models.flush(cur)
+                versions.flush(cur)
+                serving = {"ollama_model": event.ollama_model, "host": event.host,
+                           "chat_url": event.host.rstrip("/") + "/v1/chat/completions"}  # fmt: skip
+                cur.execute(f"UPDATE {tables['registry_versions']} SET serving = ? WHERE job_id = ?",
+                            (json.dumps(serving), event.job_id))  # fmt: skip
                 continue
             if isinstance(event, RegisteredModel.ModelRegistered):
                 models.set(
@@ -120,6 +132,7 @@ def _version(row: dict[str, Any]) -> dict[str, Any]:
         "registered_by": row["registered_by"],
         "status_changed_at": row["status_changed_at"],
         "deployed_at": row["deployed_at"],
+        "serving": None if row["serving"] is None else json.loads(row["serving"]),
     }
 
 

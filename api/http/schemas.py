@@ -410,6 +410,8 @@ class VersionOut(BaseModel):
     registered_by: str | None
     status_changed_at: Timestamp
     deployed_at: Timestamp
+    serving: dict[str, Any] | None = Field(None, description="Where evaluation reaches it: the Ollama model its "
+                                           "local job was published as, and the OpenAI-compatible URL")  # fmt: skip
 
 
 class ModelOut(BaseModel):
