@@ -909,6 +909,7 @@ def help_command(ctx: typer.Context) -> None:
     typer.echo(ctx.parent.get_help() if ctx.parent else ctx.get_help())
 
 
+import api.cli_evaluations  # noqa: E402,F401  (registers the evaluation commands on `app`)
 import api.cli_jobs  # noqa: E402,F401  (registers the job, sandbox and demo commands on `app`)
 
 

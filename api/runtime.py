@@ -10,6 +10,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 from adapters import tokens
 from adapters.database import PostgresDatabase, open_database
@@ -20,18 +21,24 @@ from adapters.store import StoreConfig, parse_database_url
 from api.jobs import JobPoller, JobService
 from domain.ab_results import analyze
 from domain.ab_service import ABTesting, SamplesRecorded, TestChanged
+from domain.application import Recorded
 from domain.dataset_service import DatasetBuilt, Datasets, ExampleRated, ExamplesRecorded
 from domain.datasets import BuildSpec, build_dataset, export_bytes
-from domain.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput, NotFound, RuleViolation
+from domain.evaluation_service import EvaluationRecorded, Evaluations
+from domain.evaluations import EvaluationSpec, compare_runs
 from domain.job_service import Jobs
 from domain.ledger_service import CostLedger, InferencesRecorded
 from domain.registry_service import Registry
+from domain.values import decimal_value
 from projections.ab_stats import get_test, stored_sample_ids
 from projections.catalog import default_projections
 from projections.costs import stored_inference_ids
 from projections.database import Database
 from projections.datasets import emptying_filter, get_dataset, matching_examples, member_examples
 from projections.engine import EventLog, ProjectionEngine, RebuildReport
+from projections.evaluations import get_evaluation
+from projections.evaluations import predictions as evaluation_predictions
 from projections.examples import ExampleFilter, stored_example_ids
 from projections.registry import get_version
 
@@ -55,6 +62,7 @@ class Runtime:
     ab: ABTesting
     datasets: Datasets
     jobs: Jobs
+    evaluations: Evaluations
     db: Database
     engine: ProjectionEngine
     idempotency: IdempotencyStore
@@ -94,10 +102,11 @@ class Runtime:
                 registry = Registry(env=env)
                 shared = env | {"CREATE_TABLE": "n"}  # the registry created the one event table
                 ledger, ab, datasets = CostLedger(env=shared), ABTesting(env=shared), Datasets(env=shared)
-                jobs = Jobs(env=shared)
+                jobs, evaluations = Jobs(env=shared), Evaluations(env=shared)
                 engine = ProjectionEngine(db, EventLog(registry, db.dialect), default_projections())
-                runtime = cls(config, registry, ledger, ab, datasets, jobs, db, engine, IdempotencyStore(db),
-                              openai_settings=openai_settings, local_trainer=local_trainer)  # fmt: skip
+                runtime = cls(config, registry, ledger, ab, datasets, jobs, evaluations, db, engine,
+                              IdempotencyStore(db), openai_settings=openai_settings,
+                              local_trainer=local_trainer)  # fmt: skip
                 if create_schema:
                     runtime.rebuilt = runtime._create_schema()
                     ledger.seed_catalog()
@@ -235,6 +244,44 @@ class Runtime:
         result = analyze(found["config"], *found["arms"]) | {"position": position}
         return self.ab.conclude(test_id, result, position, actor=actor, reason=reason)
 
+    # ----------------------------------------------------------- evaluations
+
+    def evaluate_offline(self, *, actor: str, reason: str | None = None, evaluation_id: str | None = None,
+                         model: Any, model_type: Any, predictions: list[Any], modes: list[str] | None = None,
+                         normalisation: dict[str, bool] | None = None, cost: Any = None,
+                         source: dict[str, Any] | None = None) -> EvaluationRecorded:  # fmt: skip
+        spec = EvaluationSpec.validate(evaluation_id=evaluation_id or "ev-" + uuid4().hex[:12], model=model,
+                                       model_type=model_type, modes=modes or ["exact"], normalisation=normalisation,
+                                       source=source)  # fmt: skip
+        default_cost = None if cost is None else decimal_value("cost", cost)
+        return self.evaluations.evaluate_offline(spec, predictions, actor=actor, reason=reason,
+                                                 default_cost=default_cost)  # fmt: skip
+
+    def evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        found = get_evaluation(self.db, evaluation_id)
+        if found is None:
+            raise NotFound(f"Evaluation {evaluation_id!r} does not exist: list them with GET /v1/evaluations.")
+        return found
+
+    def attach_evaluation(self, evaluation_id: str, model: str, version: int, *, actor: str,
+                          reason: str | None = None) -> tuple[float, Recorded]:  # fmt: skip
+        """The evaluation's accuracy becomes the registry version's, linked to the evaluation."""
+        self.engine.reach(self.engine.log.head())
+        metrics = self.evaluation(evaluation_id)["metrics"] or {}
+        headline = next((metrics[k] for k in ("exact", "substring", "classification") if k in metrics), None)
+        if headline is None:
+            raise RuleViolation(f"Evaluation {evaluation_id!r} has no accuracy (modes {metrics.get('modes')}): "
+                                "evaluate with exact, substring or classification to attach one.")  # fmt: skip
+        recorded = self.registry.attach_evaluation(model, version, accuracy=headline["accuracy"],
+                                                   evaluation_id=evaluation_id, actor=actor, reason=reason)
+        return headline["accuracy"], recorded
+
+    def compare_evaluations(self, base: str, candidate: str, *, roi: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.engine.reach(self.engine.log.head())
+        b, c = self.evaluation(base), self.evaluation(candidate)
+        return compare_runs(b, evaluation_predictions(self.db, base), c, evaluation_predictions(self.db, candidate),
+                            roi=roi)  # fmt: skip
+
     # ------------------------------------------------------ fine-tuning jobs
 
     @property
@@ -273,3 +320,4 @@ class Runtime:
         self.ab.close()
         self.datasets.close()
         self.jobs.close()
+        self.evaluations.close()

@@ -185,6 +185,16 @@ class RegisteredModel(Aggregate):
             model.statuses[self.from_version - 1] = VersionStatus.ARCHIVED.value
             model.statuses[self.to_version - 1] = VersionStatus.DEPLOYED.value
 
+    class VersionEvaluated(Event):
+        """An evaluation's accuracy attached to a version, with the evaluation it came from."""
+
+        number: int
+        accuracy: float
+        evaluation_id: str
+
+        def apply(self, model: RegisteredModel) -> None:
+            pass  # the accuracy is a fact for the projections; the rules do not use it
+
     @staticmethod
     def create_id(model: str) -> UUID:
         return model_id(model)
@@ -245,6 +255,14 @@ class RegisteredModel(Aggregate):
             status=status.value,
         )
         return number
+
+    def record_evaluation(self, number: int, accuracy: float, evaluation_id: str, *, actor: str,
+                          reason: str | None = None) -> None:  # fmt: skip
+        self.status_of(number)  # the version must exist
+        if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0 <= accuracy <= 1:
+            raise InvalidInput(f"accuracy must be between 0 and 1, got {accuracy!r}.")
+        self.trigger_event(self.VersionEvaluated, model=self.name, actor=actor, reason=validate_reason(reason),
+                           number=number, accuracy=float(accuracy), evaluation_id=evaluation_id)  # fmt: skip
 
     def set_status(self, number: int, status: VersionStatus, *, actor: str, reason: str | None = None) -> None:
         current = self.status_of(number)

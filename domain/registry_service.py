@@ -163,6 +163,17 @@ class Registry(FtApplication):
 
         return self._guarded(name, expected_version, change, what=f"Rolling back {name!r}")
 
+    def attach_evaluation(self, name: str, number: int, *, accuracy: float, evaluation_id: str, actor: str,
+                          reason: str | None = None) -> Recorded:  # fmt: skip
+        """Updates a version's accuracy from an evaluation, and links the evaluation, in one event."""
+        actor = validate_actor(actor)
+
+        def change(model: RegisteredModel) -> Recorded:
+            model.record_evaluation(number, accuracy, evaluation_id, actor=actor, reason=reason)
+            return self.record(model)
+
+        return self._guarded(name, None, change, what=f"Attaching an evaluation to {name!r} version {number}")
+
     def _guarded(
         self, name: str, expected_version: int | None, change: Callable[[RegisteredModel], T], *, what: str
     ) -> T:

@@ -8,6 +8,7 @@ from projections.costs import CostProjection
 from projections.datasets import DatasetProjection
 from projections.deployments import DeploymentStatusProjection
 from projections.engine import Projection
+from projections.evaluations import EvaluationsProjection
 from projections.examples import ExamplesProjection
 from projections.jobs import JobsProjection
 from projections.registry import RegistryListingProjection
@@ -23,4 +24,5 @@ def default_projections() -> list[Projection]:
         ExamplesProjection(),
         DatasetProjection(),
         JobsProjection(),
+        EvaluationsProjection(),
     ]

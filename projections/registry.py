@@ -90,6 +90,8 @@ class RegistryListingProjection(Projection):
                     registered_by=event.actor,
                     deployed_at=None,
                 )
+            elif isinstance(event, RegisteredModel.VersionEvaluated):
+                versions.set((event.model, event.number), accuracy=event.accuracy)
             for change in status_changes(event):
                 versions.set((change.model, change.number), status=change.status, status_changed_at=at)
                 if change.deploys:

@@ -18,6 +18,7 @@ REGISTRY_EVENTS: tuple[type, ...] = (
     RegisteredModel.VersionStatusChanged,
     RegisteredModel.VersionDeployed,
     RegisteredModel.RolledBack,
+    RegisteredModel.VersionEvaluated,
 )
 
 

@@ -15,6 +15,7 @@ from api.http.routes import (
     costs,
     datasets,
     deployments,
+    evaluations,
     examples,
     health,
     jobs,
@@ -74,7 +75,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)
     modules = (models, deployments, audit, registry, prices, costs, ab_tests, examples, datasets, jobs,
-               projections, health)
+               evaluations, projections, health)
     for module in modules:
         app.include_router(module.router)
     return app

@@ -650,3 +650,68 @@ class ModelDeletedOut(BaseModel):
     model: str
     deleted: bool
     job_id: str | None = Field(description="The job that produced it, which records the deletion")
+
+
+# --------------------------------------------------------------- evaluations
+
+
+class PredictionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    example_id: str | None = Field(None, max_length=256, description="Default: row-<n> by position")
+    prediction: str
+    reference: str
+    label: str | None = Field(None, description="classification: the true class (default: the reference)")
+    latency_ms: float | None = Field(None, ge=0)
+    cost: Decimal | None = Field(None, ge=0, description="USD for this inference")
+
+
+class EvaluationIn(Request_):
+    evaluation_id: str | None = Field(None, description="Default: ev- and 12 hex digits")
+    model: str = Field(min_length=1, max_length=256)
+    model_type: Literal["base", "fine_tuned"]
+    modes: list[str] = Field(default_factory=lambda: ["exact"],
+                             description="exact, substring, classification, bleu, rouge")  # fmt: skip
+    normalisation: dict[str, bool] | None = Field(None, description="{case, whitespace, punctuation}: what "
+                                                  "matching ignores")  # fmt: skip
+    cost: Decimal | None = Field(None, ge=0, description="Cost per inference where a prediction gives none")
+    predictions: list[dict[str, Any]] = Field(description="Offline evaluation: {example_id?, prediction, "
+                                              "reference, label?, latency_ms?, cost?} each")  # fmt: skip
+    reason: Reason = None
+
+
+class EvaluationOut(BaseModel):
+    evaluation_id: str
+    model: str | None
+    model_type: str | None
+    modes: list[str] | None
+    normalisation: dict[str, bool] | None
+    source: dict[str, Any] | None
+    status: str | None
+    metrics: dict[str, Any] | None
+    created_at: str | None
+    created_by: str | None
+    position: int | None
+
+
+class EvaluationPage(BaseModel):
+    items: list[EvaluationOut]
+    next_cursor: str | None
+
+
+class PredictionPage(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class CompareIn(Request_):
+    base: str = Field(description="The base model's evaluation id")
+    candidate: str = Field(description="The fine-tuned model's evaluation id, on the same test set")
+    training_cost: Decimal | None = Field(None, ge=0, description="For the ROI: what the fine-tune cost")
+    calls: int | None = Field(None, ge=1, description="For the ROI: calls over the period")
+    value_per_error: Decimal | None = Field(None, ge=0)
+
+
+class AttachIn(Request_):
+    model: str = Field(description="The registry model")
+    version: int = Field(ge=1, description="Its version the evaluation measured")
+    reason: Reason = None

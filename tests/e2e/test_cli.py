@@ -78,12 +78,13 @@ def test_the_registry_scenario_through_the_cli(database_url: str, tmp_path: Path
         ("examples", pos(7)),
         ("datasets", pos(7)),
         ("jobs", pos(7)),
+        ("evaluations", pos(7)),
     ]
     assert (
         ft(database_url, "deployment-status", "--json").stdout,
         ft(database_url, "audit", "--json").stdout,
     ) == before
-    assert [p["lag"] for p in ft_json(database_url, "projections", "status")] == [0] * 8
+    assert [p["lag"] for p in ft_json(database_url, "projections", "status")] == [0] * 9
 
     exported = tmp_path / "registry.json"
     assert ft_json(database_url, "export-registry", str(exported)) == {
@@ -181,6 +182,7 @@ def test_a_projection_worker_keeps_the_views_current_with_events_other_processes
             "costs": 0,
             "datasets": 0,
             "deployments": 0,
+            "evaluations": 0,
             "examples": 0,
             "jobs": 0,
             "registry": 0,

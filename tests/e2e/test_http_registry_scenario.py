@@ -121,7 +121,7 @@ def test_rebuilding_every_projection_from_zero_gives_identical_output(scenario: 
         r = scenario.post(f"/v1/projections/{name}/rebuild")
         assert (r.status_code, r.json()["position"]) == (200, pos(7))
     assert everything(scenario) == before
-    assert [p["lag"] for p in scenario.get("/v1/projections").json()] == [0] * 8
+    assert [p["lag"] for p in scenario.get("/v1/projections").json()] == [0] * 9
 
 
 def test_restarting_the_service_loses_nothing(scenario: TestClient, runtime: Runtime) -> None:

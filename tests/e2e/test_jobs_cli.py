@@ -129,10 +129,15 @@ def test_the_server_polls_unfinished_jobs_in_the_background(runtime: Runtime, tm
             assert r.status_code == 201, r.text
             job_id = r.json()["job_id"]
             deadline = time.monotonic() + 60
-            while c.get(f"/v1/jobs/{job_id}").json()["status"] != "succeeded":  # the provider's own clock
+
+            def settled() -> bool:  # the poller's last step: the pre-registered version became READY
+                version = c.get("/v1/models/polled/versions/1")
+                return version.status_code == 200 and version.json()["status"] == "READY"
+
+            while not settled():  # the provider's own clock, in another process
                 assert time.monotonic() < deadline, "the poller did not finish the job"
                 time.sleep(0.1)
-            assert c.get("/v1/models/polled/versions/1").json()["status"] == "READY"
+            assert c.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
             events = c.get(f"/v1/jobs/{job_id}/events").json()
     assert {e["actor"] for e in events if e["type"] in ("StatusChanged", "Succeeded")} == {"ft-lifecycle/poller"}
     assert log and SECRET_KEY not in "".join(log)

@@ -41,6 +41,7 @@ def test_catching_up_in_small_batches_projects_every_event_once(runtime: Runtime
         "costs": head,
         "datasets": head,
         "deployments": head,
+        "evaluations": head,
         "examples": head,
         "jobs": head,
         "registry": head,
@@ -177,7 +178,7 @@ def test_rebuilding_an_unknown_projection_names_the_known_ones(runtime: Runtime)
     with pytest.raises(
         NotFound,
         match="Unknown projection 'prompts': the projections are ab_stats, audit, costs, datasets, deployments, "
-        "examples, jobs, registry",
+        "evaluations, examples, jobs, registry",
     ):
         runtime.engine.rebuild("prompts")
 

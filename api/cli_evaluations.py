@@ -1,0 +1,163 @@
+"""ft-cli commands for evaluations (registered on api.cli's app)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from api.cli import DEFAULT_ACTOR, ActorOpt, DbOpt, JsonOpt, ReasonOpt, _table, command, opened, out, print_json
+from domain.errors import InvalidInput
+from domain.inference import BatchRejected
+from projections.evaluations import list_evaluations
+
+
+def _read_test_file(path: Path) -> tuple[list[Any], list[int]]:
+    rows, lines = [], []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"Cannot read {path}: {e}.") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise InvalidInput(f"Line {number} of {path} is not valid JSON ({e.msg}, column {e.colno}): each line "
+                               "is one {\"prediction\": ..., \"reference\": ...} object.") from None  # fmt: skip
+        lines.append(number)
+    return rows, lines
+
+
+def _percent(x: float | None) -> str:
+    return "" if x is None else f"{x:.1%}"
+
+
+@command(name="evaluate-model")
+def evaluate_model(
+    name: Annotated[str, typer.Argument(help="The model the predictions come from")],
+    model_type: Annotated[str, typer.Argument(metavar="TYPE", help="base or fine_tuned")],
+    test_file: Annotated[Path, typer.Argument(help="JSONL: prediction, reference, and optional latency_ms, cost, "
+                                              "label", exists=True, dir_okay=False)],  # fmt: skip
+    cost: Annotated[float | None, typer.Option(help="Cost per inference where a line gives none")] = None,
+    mode: Annotated[list[str] | None, typer.Option(help="exact, substring, classification, bleu or rouge "
+                                                   "(repeat for several)")] = None,  # fmt: skip
+    ignore_case: Annotated[bool, typer.Option(help="Matching ignores case")] = False,
+    ignore_whitespace: Annotated[bool, typer.Option(help="Matching ignores extra whitespace")] = False,
+    ignore_punctuation: Annotated[bool, typer.Option(help="Matching ignores punctuation")] = False,
+    evaluation_id: Annotated[str | None, typer.Option(help="Default: ev- and 12 hex digits")] = None,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Score predictions from a file (the seed's offline evaluation) and record them with their metrics."""
+    rows, lines = _read_test_file(test_file)
+    norm = {"case": ignore_case, "whitespace": ignore_whitespace, "punctuation": ignore_punctuation}
+    with opened(database_url, fresh=False) as rt:
+        try:
+            done = rt.evaluate_offline(actor=actor, reason=reason, evaluation_id=evaluation_id, model=name,
+                                       model_type=model_type, predictions=rows, modes=mode or ["exact"],
+                                       normalisation=norm, cost=cost,
+                                       source={"kind": "file", "path": str(test_file.resolve())})  # fmt: skip
+        except BatchRejected as e:
+            first = e.errors[0]
+            raise InvalidInput(f"Line {lines[first.index]} of {test_file}: {first.message}"
+                               + (f" (and {len(e.errors) - 1} more)" if len(e.errors) > 1 else "")
+                               + "; nothing was recorded.") from None  # fmt: skip
+    metrics = done.metrics
+    if as_json:
+        return print_json({"evaluation_id": done.spec.evaluation_id, "metrics": metrics})
+    headline = next((metrics[k] for k in ("exact", "substring", "classification") if k in metrics), None)
+    parts = [f"{done.spec.evaluation_id}: {metrics['n']} predictions"]
+    if headline:
+        parts.append(f"accuracy {_percent(headline['accuracy'])} (95% CI {_percent(headline['ci_low'])} to "
+                     f"{_percent(headline['ci_high'])})")  # fmt: skip
+    for key, label in (("bleu", "BLEU"), ("rouge_l", "ROUGE-L")):
+        if key in metrics:
+            parts.append(f"{label} {metrics[key]:.3f}" if key == "rouge_l" else f"{label} {metrics[key]:.1f}")
+    if "latency" in metrics:
+        parts.append(f"latency p50 {metrics['latency']['p50_ms']:.0f} ms")
+    if "cost_per_inference" in metrics:
+        parts.append(f"${metrics['cost_per_inference']:.5f} per inference")
+    out.print("; ".join(parts) + ".")
+
+
+@command(name="compare-models")
+def compare_models(
+    base: Annotated[str, typer.Argument(help="The base model's evaluation id")],
+    candidate: Annotated[str, typer.Argument(help="The fine-tuned model's evaluation id")],
+    training_cost: Annotated[float | None, typer.Option(help="For the ROI: what the fine-tune cost")] = None,
+    calls: Annotated[int | None, typer.Option(help="For the ROI: calls over the period")] = None,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Compare two evaluations on the same test set: accuracy, McNemar's exact test, latency, cost and ROI."""
+    roi = None if training_cost is None or calls is None else {"training_cost": training_cost, "calls": calls}
+    with opened(database_url) as rt:
+        result = rt.compare_evaluations(base, candidate, roi=roi)
+    if as_json:
+        return print_json(result)
+    rows = []
+    if result.get("accuracy"):
+        a = result["accuracy"]
+        rows.append(["accuracy", _percent(a["base"]), _percent(a["candidate"]),
+                     f"{a['difference']:+.1%} (95% CI {a['ci_low']:+.1%} to {a['ci_high']:+.1%})"])  # fmt: skip
+    if "latency" in result:
+        lat = result["latency"]["mean_ms"]
+        rows.append(["latency (mean)", f"{lat['base']:.0f} ms", f"{lat['candidate']:.0f} ms",
+                     f"{lat['delta']:+.0f} ms"])
+    if "cost_per_inference" in result:
+        c = result["cost_per_inference"]
+        rows.append(["cost per inference", f"${c['base']:.4f}", f"${c['candidate']:.4f}", f"${c['delta']:+.4f}"])
+    _table(f"{result['base_model']} vs {result['candidate_model']} ({result['n']} examples)",
+           ["metric", "base", "fine-tuned", "change"], rows)  # fmt: skip
+    if result.get("mcnemar"):
+        mc = result["mcnemar"]
+        verdict = "significant" if mc["significant_at_0.05"] else "not significant"
+        out.print(f"McNemar exact test: p = {mc['p_value']:.4g} ({verdict} at 0.05; {mc['only_candidate']} examples "
+                  f"only the fine-tune got right, {mc['only_base']} only the base).")  # fmt: skip
+    if "roi" in result:
+        r = result["roi"]
+        out.print(f"ROI over {r['calls']:,} calls: net benefit ${r['net_benefit']:,.2f}"
+                  + (f", {r['roi_percent']:,.0f}%" if r["roi_percent"] is not None else "") + ".")
+
+
+@command(name="list-evaluations")
+def list_evaluations_command(model: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False,
+                             database_url: DbOpt = None) -> None:  # fmt: skip
+    """Every evaluation with its headline metrics."""
+    with opened(database_url) as rt:
+        items = list_evaluations(rt.db, model=model, limit=100_000)
+    if as_json:
+        return print_json(items)
+    rows = []
+    for e in items:
+        metrics = e["metrics"] or {}
+        headline = next((metrics[k] for k in ("exact", "substring", "classification") if k in metrics), None)
+        rows.append([e["evaluation_id"], e["model"], e["model_type"], ",".join(e["modes"] or []), metrics.get("n"),
+                     _percent(headline["accuracy"]) if headline else ""])  # fmt: skip
+    _table("Evaluations", ["evaluation", "model", "type", "modes", "n", "accuracy"], rows)
+
+
+@command(name="attach-evaluation")
+def attach_evaluation(
+    evaluation_id: Annotated[str, typer.Argument(help="The evaluation whose accuracy to attach")],
+    model: Annotated[str, typer.Argument(help="The registry model")],
+    version: Annotated[int, typer.Argument(help="The version the evaluation measured")],
+    reason: ReasonOpt = None,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Set a registry version's accuracy from an evaluation, linking the evaluation (one audited event)."""
+    with opened(database_url) as rt:
+        accuracy, recorded = rt.attach_evaluation(evaluation_id, model, version, actor=actor, reason=reason)
+    result = {"model": model, "version": version, "accuracy": accuracy, "evaluation_id": evaluation_id,
+              "position": recorded.position}  # fmt: skip
+    if as_json:
+        return print_json(result)
+    out.print(f"{model} version {version}: accuracy {_percent(accuracy)} from evaluation {evaluation_id}.")

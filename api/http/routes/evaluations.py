@@ -1,0 +1,86 @@
+"""/v1/evaluations: score a model's predictions, keep every prediction, compare two runs pairwise."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, status
+
+from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
+from api.http.schemas import (
+    AttachIn,
+    CompareIn,
+    EvaluationIn,
+    EvaluationOut,
+    EvaluationPage,
+    PredictionPage,
+    Problem,
+)
+from projections.evaluations import list_evaluations, predictions
+
+router = APIRouter(prefix="/v1/evaluations", tags=["evaluations"])
+EvaluationId = Annotated[str, Path(description="The evaluation's id")]
+ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=EvaluationOut, responses=ERRORS)
+async def evaluate(body: EvaluationIn, cmd: CommandDep) -> EvaluationOut:
+    """Offline evaluation: scores the given predictions in the chosen modes and records the evaluation,
+    every prediction and the metrics (frozen in the completion event). Every bad prediction is listed."""
+    fields = body.model_dump(exclude={"reason"})
+    done = await cmd.run(lambda: cmd.runtime.evaluate_offline(actor=cmd.actor, reason=body.reason, **fields))
+    return EvaluationOut(**await read(cmd.runtime.evaluation, done.spec.evaluation_id))
+
+
+@router.get("", response_model=EvaluationPage)
+async def get_evaluations(
+    runtime: ReaderDep, model: Annotated[str | None, Query()] = None, cursor: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EvaluationPage:  # fmt: skip
+    items = await read(list_evaluations, runtime.db, model=model, after=decode_cursor(cursor, str), limit=limit)
+    next_cursor = encode_cursor(items[-1]["evaluation_id"]) if len(items) == limit else None
+    return EvaluationPage(items=[EvaluationOut(**i) for i in items], next_cursor=next_cursor)
+
+
+@router.get("/{evaluation_id}", response_model=EvaluationOut, responses=ERRORS)
+async def get_evaluation(evaluation_id: EvaluationId, runtime: ReaderDep) -> EvaluationOut:
+    return EvaluationOut(**await read(runtime.evaluation, evaluation_id))
+
+
+@router.get("/{evaluation_id}/predictions", response_model=PredictionPage, responses=ERRORS)
+async def get_predictions(
+    evaluation_id: EvaluationId, runtime: ReaderDep, cursor: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> PredictionPage:  # fmt: skip
+    await read(runtime.evaluation, evaluation_id)
+    items = await read(predictions, runtime.db, evaluation_id, after=decode_cursor(cursor, str), limit=limit)
+    next_cursor = encode_cursor(items[-1]["example_id"]) if len(items) == limit else None
+    return PredictionPage(items=items, next_cursor=next_cursor)
+
+
+@router.post("/compare", responses=ERRORS)
+async def compare(body: CompareIn, cmd: CommandDep) -> dict[str, Any]:
+    """Candidate against base on the same test set: accuracy with a paired 95% interval and McNemar's exact
+    test on paired correctness, BLEU/ROUGE-L deltas, latency and cost deltas, and the ROI when a training
+    cost and a call volume are given. Records nothing."""
+    roi = None
+    if body.training_cost is not None and body.calls is not None:
+        roi = {"training_cost": body.training_cost, "calls": body.calls}
+        if body.value_per_error is not None:
+            roi["value_per_error"] = body.value_per_error
+    return await read(cmd.runtime.compare_evaluations, body.base, body.candidate, roi=roi)
+
+
+@router.post("/{evaluation_id}/attach", responses=ERRORS)
+async def attach(evaluation_id: EvaluationId, body: AttachIn, cmd: CommandDep) -> dict[str, Any]:
+    """Sets a registry version's accuracy from this evaluation, and links the evaluation, in one registry
+    event (`VersionEvaluated`, in the audit trail)."""
+
+    def run() -> dict[str, Any]:
+        accuracy, recorded = cmd.runtime.attach_evaluation(evaluation_id, body.model, body.version, actor=cmd.actor,
+                                                           reason=body.reason)  # fmt: skip
+        cmd.runtime.engine.reach(recorded.position)
+        return {"model": body.model, "version": body.version, "accuracy": accuracy, "evaluation_id": evaluation_id,
+                "position": recorded.position}  # fmt: skip
+
+    return await read(run)

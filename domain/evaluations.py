@@ -1,0 +1,286 @@
+"""Evaluations as events: a model's predictions on a test set, scored, and two runs compared pairwise.
+
+An evaluation is a small aggregate (created, then completed with its metrics frozen, or failed);
+its predictions are the high-volume part, appended in batches as one-event aggregates whose ids
+derive from the evaluation and the batch, so a retried batch hits the store's key. Metrics are
+computed in the command from all predictions and stored in the completion event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+from scipy import stats
+
+from domain import evaluation_metrics as m
+from domain.errors import InvalidInput
+from domain.inference import RecordError
+from domain.registry import FT_NAMESPACE
+from domain.values import decimal_value
+
+EVALUATION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MODEL_TYPES = ("base", "fine_tuned")
+MAX_TEXT = 200_000
+
+
+def evaluation_stream_id(evaluation_id: str) -> UUID:
+    return uuid5(FT_NAMESPACE, "evaluation:" + evaluation_id)
+
+
+def prediction_batch_id(evaluation_id: str, example_ids: Sequence[str]) -> UUID:
+    digest = hashlib.sha256("\n".join(sorted(example_ids)).encode()).hexdigest()
+    return uuid5(FT_NAMESPACE, f"evaluation-batch:{evaluation_id}:{digest}")
+
+
+def validate_evaluation_id(value: Any) -> str:
+    if not isinstance(value, str) or not EVALUATION_ID.fullmatch(value):
+        raise InvalidInput(f"Invalid evaluation id {value!r}: 1 to 64 letters, digits, '.', '_' or '-'.")
+    return value
+
+
+def validate_modes(modes: Sequence[str]) -> list[str]:
+    modes = list(modes) or ["exact"]
+    unknown = [x for x in modes if x not in m.MODES]
+    if unknown:
+        raise InvalidInput(f"Unknown mode {unknown[0]!r}: use exact, substring, classification, bleu or rouge.")
+    return sorted(set(modes), key=m.MODES.index)
+
+
+def parse_predictions(
+    raw: Sequence[Any], *, default_cost: Decimal | None = None
+) -> tuple[list[dict[str, Any]], list[RecordError]]:
+    """Rows of {example_id?, prediction, reference, latency_ms?, cost?, label?}; every bad row is listed."""
+    rows, errors, seen = [], [], set()
+    for i, item in enumerate(raw):
+        try:
+            if not isinstance(item, dict):
+                raise ValueError("must be an object with prediction and reference")
+            for key in ("prediction", "reference"):
+                if not isinstance(item.get(key), str):
+                    raise ValueError(f"{key} is required (text)")
+                if len(item[key]) > MAX_TEXT:
+                    raise ValueError(f"{key} is longer than {MAX_TEXT:,} characters")
+            example_id = str(item.get("example_id") or f"row-{i + 1:06d}")
+            if example_id in seen:
+                raise ValueError(f"example_id {example_id!r} appears twice")
+            seen.add(example_id)
+            latency = item.get("latency_ms")
+            if latency is not None and (isinstance(latency, bool) or not isinstance(latency, (int, float))
+                                        or not math.isfinite(latency) or latency < 0):  # fmt: skip
+                raise ValueError(f"latency_ms must be a number of 0 or more, got {latency!r}")
+            cost = item.get("cost", default_cost)
+            try:
+                cost = None if cost is None else decimal_value("cost", cost)
+            except InvalidInput as e:
+                raise ValueError(e.detail.rstrip(".")) from None
+            label = item.get("label")
+            if label is not None and not isinstance(label, str):
+                raise ValueError("label must be text")
+            rows.append({"example_id": example_id, "prediction": item["prediction"], "reference": item["reference"],
+                         "latency_ms": None if latency is None else float(latency), "cost": cost, "label": label})
+        except ValueError as e:
+            errors.append(RecordError(i, str(e), item.get("example_id") if isinstance(item, dict) else None))
+    return rows, errors
+
+
+def correctness(rows: Sequence[dict[str, Any]], mode: str, norm: m.Normalisation) -> list[bool] | None:
+    """Per-example correctness under the first mode that has one (BLEU and ROUGE-L score, they do not judge)."""
+    predictions = [r["prediction"] for r in rows]
+    if mode == "exact":
+        return m.exact_matches(predictions, [r["reference"] for r in rows], norm)
+    if mode == "substring":
+        return m.prediction_in_reference(predictions, [r["reference"] for r in rows], norm)
+    if mode == "classification":
+        return [norm.apply(r["prediction"]) == norm.apply(r["label"] or r["reference"]) for r in rows]
+    return None
+
+
+def compute_metrics(rows: Sequence[dict[str, Any]], modes: Sequence[str], norm: m.Normalisation) -> dict[str, Any]:
+    predictions, references = [r["prediction"] for r in rows], [r["reference"] for r in rows]
+    m.check_pairs(predictions, references)
+    out: dict[str, Any] = {"n": len(rows), "modes": list(modes)}
+    for mode in modes:
+        if mode in ("exact", "substring", "classification"):
+            correct = correctness(rows, mode, norm)
+            assert correct is not None
+            out[mode] = vars(m.accuracy(correct))
+        if mode == "substring":
+            out["substring"]["name"] = "prediction_in_reference"
+            out["reference_in_prediction"] = vars(m.accuracy(m.reference_in_prediction(predictions, references,
+                                                                                         norm)))  # fmt: skip
+        if mode == "classification":
+            labels = [norm.apply(r["label"] or r["reference"]) for r in rows]
+            out["classification"] |= m.classification_report(labels, [norm.apply(p) for p in predictions])
+        if mode == "bleu":
+            out["bleu"] = m.bleu(predictions, references)
+        if mode == "rouge":
+            scores = m.rouge_l(predictions, references)
+            out["rouge_l"] = sum(scores) / len(scores)
+    latencies = [r["latency_ms"] for r in rows if r["latency_ms"] is not None]
+    if latencies:
+        out["latency"] = m.latency_summary(latencies)
+    costs = [r["cost"] for r in rows if r["cost"] is not None]
+    if costs:
+        out["cost_per_inference"] = m.cost_per_inference(costs)
+        out["total_cost"] = sum(costs, Decimal(0))
+    return out
+
+
+def paired_difference(base: Sequence[bool], candidate: Sequence[bool]) -> dict[str, float]:
+    """Candidate minus base accuracy on the same examples, with a 95% Wald interval for paired proportions."""
+    n = len(base)
+    b = sum(1 for x, y in zip(base, candidate, strict=True) if x and not y)
+    c = sum(1 for x, y in zip(base, candidate, strict=True) if y and not x)
+    diff = (c - b) / n
+    se = math.sqrt(max(0.0, (b + c) - (c - b) ** 2 / n)) / n
+    z = float(stats.norm.ppf(0.975))
+    return {"difference": diff, "ci_low": diff - z * se, "ci_high": diff + z * se}
+
+
+@dataclass(frozen=True)
+class EvaluationSpec:
+    evaluation_id: str
+    model: str
+    model_type: str
+    modes: list[str]
+    normalisation: dict[str, bool]
+    source: dict[str, Any]
+
+    @classmethod
+    def validate(cls, *, evaluation_id: Any, model: Any, model_type: Any, modes: Sequence[str],
+                 normalisation: dict[str, bool] | None = None, source: dict[str, Any] | None = None,
+                 ) -> EvaluationSpec:  # fmt: skip
+        if not isinstance(model, str) or not model.strip() or len(model) > 256:
+            raise InvalidInput("model is required: the name of the model these predictions come from.")
+        if model_type not in MODEL_TYPES:
+            raise InvalidInput(f"Unknown model type {model_type!r}: use base or fine_tuned.")
+        norm = {k: bool((normalisation or {}).get(k, False)) for k in ("case", "whitespace", "punctuation")}
+        return cls(validate_evaluation_id(evaluation_id), model.strip(), model_type, validate_modes(modes), norm,
+                   source or {"kind": "predictions"})  # fmt: skip
+
+
+class Evaluation(Aggregate):
+    class Event(Aggregate.Event):
+        evaluation_id: str
+        actor: str
+
+    class Created(Event, Aggregate.Created):
+        model: str
+        model_type: str
+        modes: list[str]
+        normalisation: dict[str, bool]
+        source: dict[str, Any]
+        reason: str | None
+
+    class Completed(Event):
+        metrics: dict[str, Any]
+
+        def apply(self, evaluation: Evaluation) -> None:
+            evaluation.status = "completed"
+
+    class Failed(Event):
+        error: str
+
+        def apply(self, evaluation: Evaluation) -> None:
+            evaluation.status = "failed"
+
+    @staticmethod
+    def create_id(evaluation_id: str) -> UUID:
+        return evaluation_stream_id(evaluation_id)
+
+    @classmethod
+    def create(cls, spec: EvaluationSpec, *, actor: str, reason: str | None) -> Evaluation:
+        return cls._create(cls.Created, evaluation_id=spec.evaluation_id, actor=actor, model=spec.model,
+                           model_type=spec.model_type, modes=spec.modes, normalisation=spec.normalisation,
+                           source=spec.source, reason=reason)  # fmt: skip
+
+    def __init__(self, evaluation_id: str, model: str, modes: list[str], **_: Any) -> None:
+        self.evaluation_id = evaluation_id
+        self.model = model
+        self.modes = modes
+        self.status = "running"
+
+    def complete(self, metrics: dict[str, Any], *, actor: str) -> None:
+        self.trigger_event(self.Completed, evaluation_id=self.evaluation_id, actor=actor, metrics=metrics)
+
+
+class PredictionBatch(Aggregate):
+    """Up to 10,000 predictions of one evaluation: one event."""
+
+    class Recorded(Aggregate.Created):
+        evaluation_id: str
+        predictions: list[dict[str, Any]]
+        actor: str
+
+    @staticmethod
+    def create_id(evaluation_id: str, predictions: list[dict[str, Any]]) -> UUID:
+        return prediction_batch_id(evaluation_id, [p["example_id"] for p in predictions])
+
+    @classmethod
+    def record(cls, evaluation_id: str, predictions: list[dict[str, Any]], *, actor: str) -> PredictionBatch:
+        return cls._create(cls.Recorded, evaluation_id=evaluation_id, predictions=predictions, actor=actor)
+
+    def __init__(self, evaluation_id: str, predictions: list[dict[str, Any]], actor: str) -> None:
+        self.evaluation_id = evaluation_id
+
+
+
+def compare_runs(
+    base: dict[str, Any], base_rows: Sequence[dict[str, Any]], candidate: dict[str, Any],
+    candidate_rows: Sequence[dict[str, Any]], *, roi: dict[str, Any] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Candidate against base on the same examples: accuracy with a paired interval and McNemar's exact test,
+    the other metrics' deltas, latency and cost deltas, and (given a training cost and a call volume) the ROI."""
+    from domain.roi import RoiInputs, compute_roi
+
+    by_base = {r["example_id"]: r for r in base_rows}
+    by_candidate = {r["example_id"]: r for r in candidate_rows}
+    if set(by_base) != set(by_candidate):
+        only_base = sorted(set(by_base) - set(by_candidate))
+        only_candidate = sorted(set(by_candidate) - set(by_base))
+        raise InvalidInput(
+            f"The two evaluations did not answer the same test set ({len(by_base)} and {len(by_candidate)} examples; "
+            f"only in the base: {only_base[:3]}, only in the candidate: {only_candidate[:3]}): a paired comparison "
+            "needs both models' answers to the same examples."
+        )
+    ids = sorted(by_base)
+    b_rows, c_rows = [by_base[i] for i in ids], [by_candidate[i] for i in ids]
+    shared = [x for x in ("exact", "substring", "classification") if x in base["modes"] and x in candidate["modes"]]
+    out: dict[str, Any] = {"base": base["evaluation_id"], "candidate": candidate["evaluation_id"], "n": len(ids),
+                           "base_model": base["model"], "candidate_model": candidate["model"]}  # fmt: skip
+    if shared:
+        mode = shared[0]
+        b_ok = correctness(b_rows, mode, m.Normalisation(**base["normalisation"])) or []
+        c_ok = correctness(c_rows, mode, m.Normalisation(**candidate["normalisation"])) or []
+        test = m.mcnemar_exact(b_ok, c_ok)
+        out["accuracy"] = {"mode": mode, "base": sum(b_ok) / len(ids), "candidate": sum(c_ok) / len(ids),
+                           **paired_difference(b_ok, c_ok)}  # fmt: skip
+        out["mcnemar"] = vars(test) | {"significant_at_0.05": test.p_value < 0.05}
+    else:
+        out["accuracy"] = None
+        out["note"] = "no shared mode judges correctness (exact, substring or classification): no McNemar test"
+    bm, cm = base["metrics"], candidate["metrics"]
+    out["deltas"] = {k: cm[k] - bm[k] for k in ("bleu", "rouge_l") if k in bm and k in cm}
+    if "latency" in bm and "latency" in cm:
+        out["latency"] = {k: {"base": bm["latency"][k], "candidate": cm["latency"][k],
+                              "delta": cm["latency"][k] - bm["latency"][k]} for k in ("mean_ms", "p50_ms", "p95_ms")}
+    if "cost_per_inference" in bm and "cost_per_inference" in cm:
+        b_cost, c_cost = Decimal(str(bm["cost_per_inference"])), Decimal(str(cm["cost_per_inference"]))
+        out["cost_per_inference"] = {"base": b_cost, "candidate": c_cost, "delta": c_cost - b_cost}
+    if roi is not None and out.get("accuracy") and "cost_per_inference" in out:
+        inputs = RoiInputs.validate(
+            base_cost_per_call=out["cost_per_inference"]["base"],
+            ft_cost_per_call=out["cost_per_inference"]["candidate"],
+            base_accuracy=Decimal(str(round(out["accuracy"]["base"], 12))),
+            ft_accuracy=Decimal(str(round(out["accuracy"]["candidate"], 12))), **roi,
+        )  # fmt: skip
+        out["roi"] = vars(compute_roi(inputs))
+    return out
