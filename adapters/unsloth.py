@@ -17,14 +17,12 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from domain.datasets import chat_messages
 from domain.local_training import CHAT_TEMPLATES, LocalTrainingConfig
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -42,12 +40,6 @@ def render_script(config: LocalTrainingConfig, *, dataset_path: str, output_dir:
         dataset_path=dataset_path, output_dir=output_dir, job_id=job_id, script_name=SCRIPT_NAME,
         parts=parts, jinja_chat_template=parts["jinja"],
     )  # fmt: skip
-
-
-def conversational_rows(examples: Iterable[dict[str, Any]]) -> bytes:
-    """A dataset build's examples as the `messages` rows Unsloth and TRL expect, one JSON object a line."""
-    lines = (json.dumps({"messages": chat_messages(e)}, ensure_ascii=False) for e in examples)
-    return "".join(line + "\n" for line in lines).encode()
 
 
 @dataclass(frozen=True)
