@@ -161,3 +161,46 @@ def attach_evaluation(
     if as_json:
         return print_json(result)
     out.print(f"{model} version {version}: accuracy {_percent(accuracy)} from evaluation {evaluation_id}.")
+
+
+@command(name="run-evaluation")
+def run_evaluation(
+    model: Annotated[str, typer.Argument(help="The model name the endpoint serves")],
+    endpoint: Annotated[str, typer.Option(help="An OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1")],
+    dataset: Annotated[str, typer.Option("--dataset", help="The dataset build whose split to send")],
+    split: Annotated[str, typer.Option(help="train, test or all")] = "test",
+    concurrency: Annotated[int, typer.Option(help="Requests at a time")] = 4,
+    evaluation_id: Annotated[str | None, typer.Option(help="Default: live- and the model and dataset; rerun with "
+                                                      "the same id to resume")] = None,  # fmt: skip
+    model_type: Annotated[str, typer.Option(help="base or fine_tuned")] = "fine_tuned",
+    mode: Annotated[list[str] | None, typer.Option(help="exact, substring, classification, bleu or rouge")] = None,
+    api_key_env: Annotated[str, typer.Option(help="The environment variable that holds the endpoint's key")] =
+    "OPENAI_API_KEY",  # fmt: skip
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Send a dataset's test split to a model behind an OpenAI-compatible endpoint and record every prediction
+    with its latency, tokens and cost; rerun to resume a run that stopped."""
+    import os
+    import re
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from api.evaluation_runs import run_live
+
+    evaluation_id = evaluation_id or "live-" + re.sub(r"[^A-Za-z0-9._-]", "-", f"{model}-{dataset}-{split}")[:58]
+    with opened(database_url, fresh=False) as rt, Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), disable=as_json, console=out,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(f"Evaluating {model}", total=None)
+        result = run_live(rt, model=model, endpoint=endpoint, dataset_id=dataset, split=split,
+                          api_key=os.environ.get(api_key_env), concurrency=concurrency, evaluation_id=evaluation_id,
+                          model_type=model_type, modes=mode, actor=actor,
+                          progress=lambda n, total: bar.update(task, completed=n, total=total))  # fmt: skip
+    if as_json:
+        return print_json(vars(result))
+    headline = next((result.metrics[k] for k in ("exact", "substring", "classification")
+                     if result.metrics and k in result.metrics), None)  # fmt: skip
+    out.print(f"{evaluation_id}: {result.total} predictions ({result.predicted_before} from an earlier run)"
+              + (f"; accuracy {_percent(headline['accuracy'])}" if headline else "") + ".")

@@ -18,6 +18,7 @@ from bench import (
     ab_ingest,
     dataset_build,
     inference_ingest,
+    live_evaluation,
     local_training,
     projection_rebuild,
     registry_vs_mlflow,
@@ -146,10 +147,20 @@ def render(r: dict[str, Any]) -> str:
                 f"apart; {run['train_s']:.2f} s of it training)",
                 "within 3x after calibration" if run["method"] == "calibrated" else "",
             ))  # fmt: skip
+    if "live" in r:
+        lv = r["live"]
+        for c, x in lv["by_concurrency"].items():
+            rows.append((
+                f"Live evaluation against the stand-in ({lv['examples']} examples, {lv['model_delay_ms']:.0f} ms a "
+                f"reply), concurrency {c}",
+                f"{_fmt(x['ours_per_s'])} predictions/s vs {_fmt(x['direct_per_s'])}/s calling the SDK directly "
+                f"(**{x['ratio']:.2f}x**; {x['overhead_ms_per_prediction']:+.2f} ms per prediction)",
+                "",
+            ))  # fmt: skip
     lines = [
         f"Measured {r['measured_at']} on {r['machine']} ({r['cpus']} CPUs), Python {r['python']}, "
-        "one `make bench` run" + (f"; local training measured {r['local']['measured_at']}" if "local_only" in r
-                                  else "") + ".",
+        "one `make bench` run" + "".join(f"; {name} measured {r[name]['measured_at']}" for name in r.get("partial", [])
+                                         if name in r) + ".",
         "",
         "| What | Measured | Target |",
         "|---|---|---|",
@@ -174,11 +185,11 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000, help="inference records for the ingestion benchmark")
     parser.add_argument("--examples", type=int, default=200_000, help="examples for the dataset benchmark")
     parser.add_argument("--no-readme", action="store_true", help="do not update README.md")
-    parser.add_argument("--only-local", action="store_true",
-                        help="run only the local training benchmark and merge it into bench/results/latest.json")
+    parser.add_argument("--only", choices=sorted(PARTIAL), action="append",
+                        help="run only these benchmarks and merge them into bench/results/latest.json")
     args = parser.parse_args()
-    if args.only_local:
-        return only_local(args)
+    if args.only:
+        return only(args)
 
     import os
 
@@ -206,6 +217,8 @@ def main() -> None:
             results["datasets"] = dataset_build.run(pg, t, args.examples)
             print("local training ...", flush=True)
             results["local"] = local_training.run(t)
+            print("live evaluation ...", flush=True)
+            results["live"] = live_evaluation.run(t)
     finally:
         pg.stop()
     out = ROOT / "bench" / "results"
@@ -217,15 +230,19 @@ def main() -> None:
         update_readme(table)
 
 
-def only_local(args: argparse.Namespace) -> None:
-    """The local training figures alone (their ratios are measured within their own run)."""
+#: benchmarks that need no PostgreSQL, and can be run alone (their ratios are measured within their own run)
+PARTIAL = {"local": local_training.run, "live": live_evaluation.run}
+
+
+def only(args: argparse.Namespace) -> None:
     latest = ROOT / "bench" / "results" / "latest.json"
     results = json.loads(latest.read_text())
     with tempfile.TemporaryDirectory(prefix="ft-bench-") as tmp:
-        print("local training ...", flush=True)
-        results["local"] = local_training.run(Path(tmp))
-    results["local"]["measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    results["local_only"] = True
+        for name in args.only:
+            print(f"{name} ...", flush=True)
+            results[name] = PARTIAL[name](Path(tmp))
+            results[name]["measured_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    results["partial"] = sorted(set(results.get("partial", [])) | set(args.only))
     latest.write_text(json.dumps(results, indent=2))
     table = render(results)
     print(table)

@@ -7,12 +7,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from domain import evaluation_metrics as m
 from domain.application import FtApplication, Recorded, validate_actor
-from domain.errors import RuleViolation
-from domain.evaluations import Evaluation, EvaluationSpec, PredictionBatch, compute_metrics, parse_predictions
+from domain.errors import NotFound, RuleViolation
+from domain.evaluations import (
+    Evaluation,
+    EvaluationSpec,
+    PredictionBatch,
+    compute_metrics,
+    evaluation_stream_id,
+    parse_predictions,
+)
 from domain.inference import MAX_BATCH, BatchRejected
 from domain.registry import validate_reason
 
@@ -44,3 +52,37 @@ class Evaluations(FtApplication):
         except IntegrityError:
             raise RuleViolation(f"Evaluation {spec.evaluation_id!r} already exists: give another id.") from None
         return EvaluationRecorded(spec, metrics, Recorded(recordings[-1].notification.id, evaluation.version))
+
+    # ------------------------------------------------------------- live runs
+
+    def start(self, spec: EvaluationSpec, *, actor: str, reason: str | None = None) -> Recorded:
+        """A live run begins: its predictions arrive in batches as the endpoint answers."""
+        evaluation = Evaluation.create(spec, actor=validate_actor(actor), reason=validate_reason(reason))
+        try:
+            return self.record(evaluation)
+        except IntegrityError:
+            raise RuleViolation(f"Evaluation {spec.evaluation_id!r} already exists: give another id.") from None
+
+    def load(self, evaluation_id: str) -> Evaluation:
+        try:
+            return self.get_aggregate(evaluation_stream_id(evaluation_id))
+        except AggregateNotFoundError:
+            raise NotFound(f"Evaluation {evaluation_id!r} does not exist.") from None
+
+    def record_predictions(self, evaluation_id: str, rows: list[dict[str, Any]], *, actor: str) -> Recorded | None:
+        """One batch; a batch already recorded (a retried one) is not recorded twice."""
+        try:
+            recordings = self.save(PredictionBatch.record(evaluation_id, rows, actor=actor))
+        except IntegrityError:
+            return None
+        return Recorded(recordings[-1].notification.id, 1)
+
+    def complete(self, evaluation_id: str, metrics: dict[str, Any], *, actor: str) -> Recorded:
+        def attempt() -> Recorded:
+            evaluation = self.load(evaluation_id)
+            if evaluation.status != "running":
+                raise RuleViolation(f"Evaluation {evaluation_id!r} is already {evaluation.status}.")
+            evaluation.complete(metrics, actor=actor)
+            return self.record(evaluation)
+
+        return self.retrying(attempt, what=f"Completing evaluation {evaluation_id!r}")

@@ -92,6 +92,16 @@ class SandboxState:
         self.refuse_training = refuse_training
         #: when set, other keys get OpenAI's 401, which quotes part of the key
         self.valid_keys: set[str] | None = None
+        # Chat completions, for evaluation runs: the answer each prompt gets from a model that knows it, and
+        # the share of prompts each model knows (decided by a hash of model and prompt: deterministic).
+        self.chat_answers: dict[str, str] = {}
+        self.chat_accuracy: dict[str, float] = {}
+        self.chat_delay: float = 0.0
+        #: after this many chat requests, requests wait for `chat_release` (a test stops a run halfway)
+        self.chat_pause_after: int | None = None
+        self.chat_paused = threading.Event()
+        self.chat_release = threading.Event()
+        self.chat_requests = 0
         self.files: dict[str, dict[str, Any]] = {}
         self.contents: dict[str, bytes] = {}
         self.jobs: dict[str, SandboxJob] = {}
@@ -382,6 +392,31 @@ def _router(state: SandboxState) -> APIRouter:
     def models() -> Any:
         base = [{"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "system"} for m in FINE_TUNABLE]
         return {"object": "list", "data": base + list(state.models.values())}
+
+    @r.post("/chat/completions")
+    def chat(body: dict[str, Any]) -> Any:
+        model, messages = body.get("model"), body.get("messages")
+        if not isinstance(model, str) or not isinstance(messages, list) or not messages:
+            return _error(400, "model and messages are required.", param="messages")
+        with state.lock:
+            state.chat_requests += 1
+            pause = state.chat_pause_after is not None and state.chat_requests > state.chat_pause_after
+        if pause:
+            state.chat_paused.set()
+            state.chat_release.wait(timeout=60)
+        if state.chat_delay:
+            time.sleep(state.chat_delay)  # a model takes time to answer
+        prompt = str(messages[-1].get("content", ""))
+        known = int(hashlib.sha256(f"{model}:{prompt}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        answer = state.chat_answers.get(prompt) if known < state.chat_accuracy.get(model, 1.0) else None
+        answer = answer or "I am not sure."
+        encoding = tokens.get_encoding("o200k_base")
+        usage = {"prompt_tokens": tokens.count_chat(messages, encoding),
+                 "completion_tokens": tokens.count_text(answer, encoding)}  # fmt: skip
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        return {"id": state.new_id("chatcmpl-", model), "object": "chat.completion", "created": int(state.clock()),
+                "model": model, "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
+                                             "finish_reason": "stop"}], "usage": usage}  # fmt: skip
 
     @r.delete("/models/{model:path}")
     def delete_model(model: str) -> Any:

@@ -674,8 +674,13 @@ class EvaluationIn(Request_):
     normalisation: dict[str, bool] | None = Field(None, description="{case, whitespace, punctuation}: what "
                                                   "matching ignores")  # fmt: skip
     cost: Decimal | None = Field(None, ge=0, description="Cost per inference where a prediction gives none")
-    predictions: list[dict[str, Any]] = Field(description="Offline evaluation: {example_id?, prediction, "
-                                              "reference, label?, latency_ms?, cost?} each")  # fmt: skip
+    predictions: list[dict[str, Any]] | None = Field(None, description="Offline evaluation: {example_id?, "
+                                                     "prediction, reference, label?, latency_ms?, cost?} each")
+    endpoint: str | None = Field(None, description="Live run: an OpenAI-compatible base URL the model is served at "
+                                 "(its key from the server's OPENAI_API_KEY); give dataset_id instead of predictions")
+    dataset_id: str | None = Field(None, description="Live run: the dataset build whose split is sent")
+    split: Literal["train", "test", "all"] = "test"
+    concurrency: int = Field(4, ge=1, le=256, description="Live run: requests at a time")
     reason: Reason = None
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any
+from uuid import uuid4
 
 from fastapi import APIRouter, Path, Query, status
 
+from api.evaluation_runs import run_live
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
 from api.http.schemas import (
     AttachIn,
@@ -16,6 +19,7 @@ from api.http.schemas import (
     PredictionPage,
     Problem,
 )
+from domain.errors import InvalidInput
 from projections.evaluations import list_evaluations, predictions
 
 router = APIRouter(prefix="/v1/evaluations", tags=["evaluations"])
@@ -26,8 +30,23 @@ ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Probl
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EvaluationOut, responses=ERRORS)
 async def evaluate(body: EvaluationIn, cmd: CommandDep) -> EvaluationOut:
     """Offline evaluation: scores the given predictions in the chosen modes and records the evaluation,
-    every prediction and the metrics (frozen in the completion event). Every bad prediction is listed."""
-    fields = body.model_dump(exclude={"reason"})
+    every prediction and the metrics (frozen in the completion event); every bad prediction is listed.
+    Live run (`endpoint` and `dataset_id`): sends the split to the model through the `openai` SDK at the
+    given concurrency, records every prediction with its latency, tokens and cost, and completes; posting
+    the same `evaluation_id` again resumes a run that stopped."""
+    if body.endpoint is not None or body.dataset_id is not None:
+        if body.endpoint is None or body.dataset_id is None or body.predictions is not None:
+            raise InvalidInput("A live run takes endpoint and dataset_id (and no predictions); an offline "
+                               "evaluation takes predictions.")  # fmt: skip
+        evaluation_id = body.evaluation_id or "live-" + uuid4().hex[:12]
+        await read(run_live, cmd.runtime, model=body.model, endpoint=body.endpoint, dataset_id=body.dataset_id,
+                   split=body.split, api_key=os.environ.get("OPENAI_API_KEY"), concurrency=body.concurrency,
+                   evaluation_id=evaluation_id, model_type=body.model_type, modes=body.modes,
+                   actor=cmd.actor)  # fmt: skip
+        return EvaluationOut(**await read(cmd.runtime.evaluation, evaluation_id))
+    if body.predictions is None:
+        raise InvalidInput("Give predictions (an offline evaluation) or endpoint and dataset_id (a live run).")
+    fields = body.model_dump(exclude={"reason", "endpoint", "dataset_id", "split", "concurrency"})
     done = await cmd.run(lambda: cmd.runtime.evaluate_offline(actor=cmd.actor, reason=body.reason, **fields))
     return EvaluationOut(**await read(cmd.runtime.evaluation, done.spec.evaluation_id))
 

@@ -1,0 +1,147 @@
+"""Live evaluation: a dataset's test split sent to a model behind any OpenAI-compatible endpoint.
+
+Each example's prompt (its messages up to the last answer) goes through the official `openai`
+SDK (OpenAI, Azure, Ollama's /v1, vLLM), at most `concurrency` at a time; the SDK retries 429s,
+5xx and dropped connections with backoff. Predictions are recorded in small batches as they
+arrive, with latency, tokens and cost from the price catalog, so a run that is stopped keeps
+what it had: a rerun skips the examples already predicted and completes the evaluation, whose
+metrics are then computed over every prediction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import openai
+
+from domain import evaluation_metrics as metrics_
+from domain.datasets import chat_messages
+from domain.errors import InvalidInput, RuleViolation
+from domain.evaluations import EvaluationSpec, compute_metrics, evaluation_stream_id
+from domain.pricing import PER_MILLION
+from projections.datasets import member_examples
+from projections.evaluations import predictions as recorded_predictions
+
+BATCH = 16
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    evaluation_id: str
+    total: int
+    predicted_before: int
+    predicted_now: int
+    metrics: dict[str, Any] | None
+
+
+def _prompt_and_reference(example: dict[str, Any]) -> tuple[list[dict[str, str]], str]:
+    messages = chat_messages(example)
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    return messages[:last], messages[last]["content"]
+
+
+def run_live(rt: Any, *, model: str, endpoint: str, dataset_id: str, split: str = "test", api_key: str | None = None,
+             concurrency: int = 4, evaluation_id: str, model_type: str = "fine_tuned", modes: list[str] | None = None,
+             actor: str, progress: Callable[[int, int], None] | None = None) -> LiveRun:  # fmt: skip
+    if not 1 <= concurrency <= 256:
+        raise InvalidInput(f"concurrency must be from 1 to 256, got {concurrency}.")
+    rt.engine.reach(rt.engine.log.head())
+    rt.dataset(dataset_id)  # a clear 404 first
+    examples = member_examples(rt.db, dataset_id, split)
+    if not examples:
+        raise InvalidInput(f"Dataset {dataset_id!r} has no {split} examples to evaluate on.")
+    spec = EvaluationSpec.validate(evaluation_id=evaluation_id, model=model, model_type=model_type,
+                                   modes=modes or ["exact"],
+                                   source={"kind": "live", "endpoint": endpoint, "dataset_id": dataset_id,
+                                           "split": split})  # fmt: skip
+    existing = rt.evaluations.load(evaluation_id) if _exists(rt, evaluation_id) else None
+    if existing is None:
+        rt.evaluations.start(spec, actor=actor)
+    elif existing.status != "running":
+        raise RuleViolation(f"Evaluation {evaluation_id!r} is already {existing.status}: start a new one.")
+    rt.engine.reach(rt.engine.log.head())
+    done = {p["example_id"] for p in recorded_predictions(rt.db, evaluation_id)}
+    todo = [e for e in examples if e["example_id"] not in done]
+    price = rt.ledger.price_for(model, datetime.now(UTC))
+    client = openai.OpenAI(base_url=endpoint, api_key=api_key or "not-needed", max_retries=2, timeout=60)
+    lock, pending, predicted = threading.Lock(), [], 0
+
+    def ask(example: dict[str, Any]) -> dict[str, Any]:
+        prompt, reference = _prompt_and_reference(example)
+        started = time.perf_counter()
+        reply = client.chat.completions.create(model=model, messages=prompt)  # type: ignore[arg-type]
+        latency = (time.perf_counter() - started) * 1000
+        usage = reply.usage
+        cost = None
+        if price is not None and usage is not None and price.input_per_1m is not None and price.output_per_1m:
+            cost = (Decimal(usage.prompt_tokens) * price.input_per_1m
+                    + Decimal(usage.completion_tokens) * price.output_per_1m) / PER_MILLION  # fmt: skip
+        return {"example_id": example["example_id"], "prediction": reply.choices[0].message.content or "",
+                "reference": reference, "label": None, "latency_ms": round(latency, 3), "cost": cost,
+                "input_tokens": None if usage is None else usage.prompt_tokens,
+                "output_tokens": None if usage is None else usage.completion_tokens}  # fmt: skip
+
+    def flush(force: bool = False) -> None:
+        nonlocal pending
+        with lock:
+            if not pending or (len(pending) < BATCH and not force):
+                return
+            batch, pending = pending, []
+        rt.evaluations.record_predictions(evaluation_id, batch, actor=actor)
+
+    failure: Exception | None = None
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        queue = iter(todo)
+        running: set[Future[dict[str, Any]]] = set()
+        for example in queue:
+            running.add(pool.submit(ask, example))
+            if len(running) >= concurrency:
+                break
+        while running:
+            finished, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                try:
+                    row = future.result()
+                except (openai.APIConnectionError, openai.APIStatusError) as e:
+                    failure = failure or e
+                    continue
+                with lock:
+                    pending.append(row)
+                predicted += 1
+                if progress is not None:
+                    progress(len(done) + predicted, len(examples))
+            flush()
+            if failure is None:
+                for example in queue:
+                    running.add(pool.submit(ask, example))
+                    if len(running) >= concurrency:
+                        break
+    flush(force=True)
+    if failure is not None:
+        raise RuleViolation(
+            f"The endpoint {endpoint} failed ({type(failure).__name__}: {_short(failure)}); "
+            f"{len(done) + predicted} of {len(examples)} predictions are recorded. Run the same command again "
+            "to resume: it skips the examples already predicted."
+        )
+    rt.engine.reach(rt.engine.log.head())
+    rows = sorted(recorded_predictions(rt.db, evaluation_id), key=lambda r: r["example_id"])
+    result = compute_metrics(rows, spec.modes, metrics_.Normalisation(**spec.normalisation))
+    completed = rt.evaluations.complete(evaluation_id, result, actor=actor)
+    rt.engine.reach(completed.position)
+    return LiveRun(evaluation_id, len(examples), len(done), predicted, result)
+
+
+def _exists(rt: Any, evaluation_id: str) -> bool:
+    return evaluation_stream_id(evaluation_id) in rt.evaluations.repository
+
+
+def _short(error: Exception) -> str:
+    text = str(error)
+    return text if len(text) < 200 else text[:200] + "…"
