@@ -145,6 +145,18 @@ def paired_difference(base: Sequence[bool], candidate: Sequence[bool]) -> dict[s
     return {"difference": diff, "ci_low": diff - z * se, "ci_high": diff + z * se}
 
 
+def paired_mean_difference(base: Sequence[float], candidate: Sequence[float]) -> dict[str, float | None]:
+    """Mean of candidate minus base over the same examples, with a 95% paired-t interval."""
+    diffs = [c - b for b, c in zip(base, candidate, strict=True)]
+    n = len(diffs)
+    mean = sum(diffs) / n
+    if n < 2:
+        return {"difference": mean, "ci_low": None, "ci_high": None}
+    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    return {"difference": mean, "ci_low": mean - half, "ci_high": mean + half}
+
+
 @dataclass(frozen=True)
 class EvaluationSpec:
     evaluation_id: str
@@ -268,10 +280,20 @@ def compare_runs(
         out["accuracy"] = None
         out["note"] = "no shared mode judges correctness (exact, substring or classification): no McNemar test"
     bm, cm = base["metrics"], candidate["metrics"]
-    out["deltas"] = {k: cm[k] - bm[k] for k in ("bleu", "rouge_l") if k in bm and k in cm}
+    # BLEU is a corpus score: its delta has no per-example interval; ROUGE-L and latency are paired per example
+    out["deltas"] = {"bleu": cm["bleu"] - bm["bleu"]} if "bleu" in bm and "bleu" in cm else {}
+    if "rouge_l" in bm and "rouge_l" in cm:
+        out["deltas"]["rouge_l"] = paired_mean_difference(
+            m.rouge_l([r["prediction"] for r in b_rows], [r["reference"] for r in b_rows]),
+            m.rouge_l([r["prediction"] for r in c_rows], [r["reference"] for r in c_rows]),
+        )
     if "latency" in bm and "latency" in cm:
         out["latency"] = {k: {"base": bm["latency"][k], "candidate": cm["latency"][k],
                               "delta": cm["latency"][k] - bm["latency"][k]} for k in ("mean_ms", "p50_ms", "p95_ms")}
+        timed = [(b["latency_ms"], c["latency_ms"]) for b, c in zip(b_rows, c_rows, strict=True)
+                 if b["latency_ms"] is not None and c["latency_ms"] is not None]  # fmt: skip
+        if timed:
+            out["latency"]["mean_ms"] |= paired_mean_difference([b for b, _ in timed], [c for _, c in timed])
     if "cost_per_inference" in bm and "cost_per_inference" in cm:
         b_cost, c_cost = Decimal(str(bm["cost_per_inference"])), Decimal(str(cm["cost_per_inference"]))
         out["cost_per_inference"] = {"base": b_cost, "candidate": c_cost, "delta": c_cost - b_cost}

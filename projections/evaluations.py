@@ -56,9 +56,11 @@ class EvaluationsProjection(Projection):
             rows.set(key, position=logged.position)
         rows.flush(cur)
         if predictions:
+            # Each example is predicted once per evaluation: a second prediction of it (two runs resuming
+            # the same evaluation at once) is left out, so the metrics count every example once.
             cur.executemany(
                 f"INSERT INTO {tables['evaluation_predictions']} ({_PREDICTION_COLUMNS}, position) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (evaluation_id, example_id) DO NOTHING",
                 predictions,
             )
 

@@ -99,7 +99,8 @@ def test_comparing_a_fine_tune_with_its_base_gives_the_seeds_side_by_side_and_mc
     m = result["mcnemar"]
     expected = mcnemar([[m["both_correct"], m["only_base"]], [m["only_candidate"], m["both_wrong"]]], exact=True)
     assert m["p_value"] == pytest.approx(expected.pvalue) and m["only_candidate"] == 14 and m["only_base"] == 0
-    assert result["latency"]["mean_ms"] == {"base": 200.0, "candidate": 150.0, "delta": -50.0}
+    assert result["latency"]["mean_ms"] == {"base": 200.0, "candidate": 150.0, "delta": -50.0, "difference": -50.0,
+                                            "ci_low": -50.0, "ci_high": -50.0}  # every pair 50 ms faster
     assert Decimal(result["cost_per_inference"]["delta"]) == Decimal("-0.0005")
     assert Decimal(result["roi"]["cost_savings"]) == Decimal("50.0000")  # 100,000 calls x $0.0005
     table = cli(runtime, "compare-models", "base-v1", "ft-v1")
@@ -148,3 +149,18 @@ def test_an_evaluations_accuracy_is_attached_to_its_registry_version_with_a_link
     assert bleu_only.status_code == 201
     none = client.post("/v1/evaluations/b/attach", json={"model": "support-bot", "version": 1})
     assert none.status_code == 409 and "has no accuracy" in none.json()["detail"]
+
+
+def test_generation_metrics_are_compared_pairwise_with_an_interval_where_one_exists(client: TestClient) -> None:
+    refs = [f"Refunds for order {i} take five business days to reach your card." for i in range(30)]
+    base = [{"example_id": f"g-{i}", "reference": r, "prediction": "Refunds take a while."} for i, r in enumerate(refs)]
+    tuned = [{"example_id": f"g-{i}", "reference": r, "prediction": r.replace("five", "5")} for i, r in enumerate(refs)]
+    for eid, rows in (("gen-base", base), ("gen-ft", tuned)):
+        r = client.post("/v1/evaluations", json={"evaluation_id": eid, "model": eid, "model_type": "base",
+                                                 "modes": ["bleu", "rouge"], "predictions": rows})  # fmt: skip
+        assert r.status_code == 201, r.text
+    result = client.post("/v1/evaluations/compare", json={"base": "gen-base", "candidate": "gen-ft"}).json()
+    assert result["accuracy"] is None and "no McNemar test" in result["note"]
+    assert result["deltas"]["bleu"] > 50  # a corpus score: a plain difference
+    rouge = result["deltas"]["rouge_l"]
+    assert rouge["ci_low"] <= rouge["difference"] <= rouge["ci_high"] and rouge["difference"] > 0.5

@@ -113,3 +113,18 @@ def test_a_live_run_over_http_and_its_refusals(client, runtime: Runtime, stand_i
     assert neither.status_code == 422 and "Give predictions" in neither.json()["detail"]
     again = client.post("/v1/evaluations", json=body)
     assert again.status_code == 409 and "already completed" in again.json()["detail"]
+
+
+def test_an_example_predicted_twice_counts_once(runtime: Runtime) -> None:
+    from domain.evaluations import EvaluationSpec
+    from projections.evaluations import predictions
+
+    runtime.evaluations.start(EvaluationSpec.validate(evaluation_id="twice", model="m", model_type="base",
+                                                      modes=["exact"]), actor="alice")  # fmt: skip
+    row = {"prediction": "a", "reference": "a", "label": None, "latency_ms": 1.0, "cost": None}
+    runtime.evaluations.record_predictions("twice", [row | {"example_id": "e1"}, row | {"example_id": "e2"}],
+                                           actor="run-1")  # fmt: skip
+    runtime.evaluations.record_predictions("twice", [row | {"example_id": "e2"}, row | {"example_id": "e3"}],
+                                           actor="run-2")  # two runs resuming at once overlapped on e2
+    runtime.engine.reach(runtime.engine.log.head())
+    assert [p["example_id"] for p in predictions(runtime.db, "twice")] == ["e1", "e2", "e3"]

@@ -83,3 +83,15 @@ def test_accuracy_latency_and_cost_summaries() -> None:
     latency = latency_summary([100, 200, 150, 300, 250])
     assert latency == {"mean_ms": 200.0, "p50_ms": 200.0, "p95_ms": pytest.approx(290.0)}
     assert cost_per_inference([Decimal("0.002"), Decimal("0.001")]) == Decimal("0.0015")
+
+
+def test_a_paired_mean_difference_has_the_paired_t_interval() -> None:
+    from scipy import stats
+
+    from domain.evaluations import paired_mean_difference
+
+    base, candidate = [200.0, 210.0, 190.0, 205.0, 195.0], [150.0, 165.0, 140.0, 160.0, 150.0]
+    got = paired_mean_difference(base, candidate)
+    diffs = [c - b for b, c in zip(base, candidate, strict=True)]
+    low, high = stats.t.interval(0.95, len(diffs) - 1, loc=sum(diffs) / len(diffs), scale=stats.sem(diffs))
+    assert got["difference"] == pytest.approx(-47.0) and (got["ci_low"], got["ci_high"]) == pytest.approx((low, high))
