@@ -12,6 +12,7 @@ to (still running) from one that died while it was down.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ class LocalTrainer:
         self.runs_dir = runs_dir or default_runs_dir()
         self.python = python
         self.env = env or {}
+        self.exit_statuses: dict[int, int] = {}
+        self._reapers: dict[int, threading.Thread] = {}
 
     def files(self, job_id: str) -> unsloth.RunFiles:
         return unsloth.RunFiles(self.runs_dir.resolve() / job_id)
@@ -66,11 +69,15 @@ class LocalTrainer:
     def pid(provider_job_id: str) -> int:
         return int(provider_job_id.removeprefix("pid-"))
 
+    def new_events(self, job_id: str, seen: set[str] | frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+        """The run's progress lines not recorded yet, as provider events (reads the log only)."""
+        records, _ = unsloth.read_progress(self.files(job_id).log)
+        return [e for e in map(_event, records) if e["id"] not in seen]
+
     def read(self, job_id: str, provider_job_id: str, seen: set[str] | frozenset[str] = frozenset()) -> ProviderJob:
         files = self.files(job_id)
         records, _ = unsloth.read_progress(files.log)
-        events = [_event(r) for r in records]
-        fresh = [e for e in events if e["id"] not in seen]
+        fresh = [e for e in map(_event, records) if e["id"] not in seen]
         by_kind = {r.get("event"): r for r in records}
         common = {"provider_job_id": provider_job_id, "new_events": fresh}
         if "finished" in by_kind:
@@ -89,7 +96,25 @@ class LocalTrainer:
             **common)  # fmt: skip
 
     def cancel(self, provider_job_id: str) -> None:
-        unsloth.stop(self.pid(provider_job_id))
+        """Ends the run's process group; a run this process started is reaped in the background."""
+        pid = self.pid(provider_job_id)
+        unsloth.stop(pid)
+
+        def reap() -> None:
+            try:
+                self.exit_statuses[pid] = os.waitpid(pid, 0)[1]
+            except ChildProcessError:  # started by another process (before a restart): not ours to reap
+                pass
+
+        self._reapers[pid] = threading.Thread(target=reap, name=f"reap-{pid}", daemon=True)
+        self._reapers[pid].start()
+
+    def wait_stopped(self, pid: int, timeout: float = 30.0) -> int | None:
+        """The exit status of a run this process cancelled (os.waitpid's), once it has ended."""
+        reaper = self._reapers.get(pid)
+        if reaper is not None:
+            reaper.join(timeout)
+        return self.exit_statuses.get(pid)
 
     def run_facts(self, job_id: str) -> dict[str, Any]:
         """What the run reported when it started and finished (device, backend, runtime, tokens, parameters)."""

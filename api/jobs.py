@@ -349,8 +349,10 @@ class JobService:
                          what=f"Cancelling job {job.job_id!r}")  # fmt: skip
         elif job.provider == "local":
             self.local.cancel(job.provider_job_id or "")  # ends the run's whole process group
-            seen = self.local.read(job.job_id, job.provider_job_id or "", job.seen_events)
-            stopped = ProviderJob(seen.provider_job_id, JobStatus.CANCELLED.value, new_events=seen.new_events)
+            # The log only: whether the process is still alive does not matter any more (and checking would
+            # reap its exit status, which is the parent's to read).
+            fresh = self.local.new_events(job.job_id, job.seen_events)
+            stopped = ProviderJob(job.provider_job_id or "", JobStatus.CANCELLED.value, new_events=fresh)
             self._change(job.job_id, outcome, lambda j: j.sync(stopped, actor=actor, reason=reason),
                          what=f"Cancelling job {job.job_id!r}")  # fmt: skip
         else:

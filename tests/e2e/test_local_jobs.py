@@ -140,12 +140,12 @@ def test_where_unsloth_cannot_start_the_same_script_trains_with_plain_trl(
 
 
 def test_cancelling_a_local_job_ends_its_process_group(local: tuple[TestClient, Runtime], tiny_model: Path) -> None:
-    client, _ = local
+    client, rt = local
     job = start(client, tiny_model, max_steps=1_000_000)
     r = client.post(f"/v1/jobs/{job['job_id']}/cancel", json={"reason": "too long"}, headers=ALICE)
     assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
-    pid, status = os.waitpid(int(job["provider_job_id"].removeprefix("pid-")), 0)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
+    status = rt.job_service.local.wait_stopped(int(job["provider_job_id"].removeprefix("pid-")))
+    assert status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
     assert client.get("/v1/models/tiny-adder/versions/1").json()["status"] == "FAILED"
 
 
@@ -255,7 +255,6 @@ def test_the_job_commands_of_the_cli_work_for_local_jobs(
     assert job["provider"] == "local" and job["status"] == "running"
     cancelled = runner.invoke(app, ["cancel-job", job["job_id"], "--json", *url])
     assert cancelled.exit_code == 0 and json.loads(cancelled.output)["status"] == "cancelled", cancelled.output
-    os.waitpid(int(job["provider_job_id"].removeprefix("pid-")), 0)
     listed = runner.invoke(app, ["list-jobs", "--json", *url])
     assert [j["status"] for j in json.loads(listed.output)] == ["cancelled"]
 
