@@ -398,6 +398,10 @@ def demo(
 
 TemplateOpt = Annotated[str, typer.Option("--chat-template", help="llama-3.1, llama-3, mistral, chatml or qwen-2.5")]
 MaxStepsOpt = Annotated[int | None, typer.Option("--max-steps", help="Train this many steps instead of epochs")]
+FourBitOpt = Annotated[bool, typer.Option("--load-in-4bit/--no-load-in-4bit")]
+LocalEpochsOpt = Annotated[int | None, typer.Option(help="Epochs (default 1)")]
+ExportOpt = Annotated[str, typer.Option(help="lora, merged_16bit or gguf")]
+QuantizationOpt = Annotated[str | None, typer.Option(help="gguf: q4_k_m, q5_k_m, q8_0 or f16")]
 
 
 def _local_config(chat_template: str, max_seq_length: int, load_in_4bit: bool, lora_r: int, lora_alpha: int,
@@ -426,16 +430,16 @@ def create_local_job(
     model_name: Annotated[str | None, typer.Option(help="Registry name of the result")] = None,
     chat_template: TemplateOpt = "llama-3.1",
     max_seq_length: Annotated[int, typer.Option()] = 2048,
-    load_in_4bit: Annotated[bool, typer.Option("--load-in-4bit/--no-load-in-4bit")] = True,
+    load_in_4bit: FourBitOpt = True,
     lora_r: Annotated[int, typer.Option()] = 16,
     lora_alpha: Annotated[int, typer.Option()] = 16,
-    epochs: Annotated[int | None, typer.Option(help="Epochs (default 1)")] = None,
+    epochs: LocalEpochsOpt = None,
     max_steps: MaxStepsOpt = None,
     learning_rate: Annotated[float, typer.Option()] = 2e-4,
     batch_size: Annotated[int, typer.Option()] = 2,
     gradient_accumulation: Annotated[int, typer.Option()] = 4,
-    export: Annotated[str, typer.Option(help="lora, merged_16bit or gguf")] = "merged_16bit",
-    quantization: Annotated[str | None, typer.Option(help="gguf: q4_k_m, q5_k_m, q8_0 or f16")] = None,
+    export: ExportOpt = "merged_16bit",
+    quantization: QuantizationOpt = None,
     reason: ReasonOpt = None,
     actor: ActorOpt = DEFAULT_ACTOR,
     as_json: JsonOpt = False,
@@ -461,7 +465,7 @@ def estimate_training_time_command(
     base_model: Annotated[str, typer.Argument(help="A model name with its size (…-1B) or a local folder")],
     dataset: Annotated[str, typer.Option("--dataset", help="Count the tokens of this dataset build")],
     hardware: Annotated[str, typer.Option(help="T4, A10, V100, A100, H100, RTX 4090, Apple M-series or CPU")] = "CPU",
-    epochs: Annotated[int | None, typer.Option(help="Epochs (default 1)")] = None,
+    epochs: LocalEpochsOpt = None,
     max_steps: MaxStepsOpt = None,
     batch_size: Annotated[int, typer.Option()] = 2,
     gradient_accumulation: Annotated[int, typer.Option()] = 4,
@@ -493,16 +497,16 @@ def create_ollama_script(
     output_model_name: Annotated[str, typer.Argument(help="The Ollama model name to create, e.g. support-bot")],
     chat_template: TemplateOpt = "llama-3.1",
     max_seq_length: Annotated[int, typer.Option()] = 2048,
-    load_in_4bit: Annotated[bool, typer.Option("--load-in-4bit/--no-load-in-4bit")] = True,
+    load_in_4bit: FourBitOpt = True,
     lora_r: Annotated[int, typer.Option()] = 16,
     lora_alpha: Annotated[int, typer.Option()] = 16,
-    epochs: Annotated[int | None, typer.Option(help="Epochs (default 1)")] = None,
+    epochs: LocalEpochsOpt = None,
     max_steps: MaxStepsOpt = None,
     learning_rate: Annotated[float, typer.Option()] = 2e-4,
     batch_size: Annotated[int, typer.Option()] = 2,
     gradient_accumulation: Annotated[int, typer.Option()] = 4,
-    export: Annotated[str, typer.Option(help="lora, merged_16bit or gguf")] = "merged_16bit",
-    quantization: Annotated[str | None, typer.Option(help="gguf: q4_k_m, q5_k_m, q8_0 or f16")] = None,
+    export: ExportOpt = "merged_16bit",
+    quantization: QuantizationOpt = None,
     system: Annotated[str | None, typer.Option(help="SYSTEM prompt of the Modelfile")] = None,
     output: Annotated[Path, typer.Option(help="Folder for train.py, config.json and the Modelfile")] = Path("."),
     as_json: JsonOpt = False,

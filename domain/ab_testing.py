@@ -14,7 +14,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -23,13 +23,12 @@ from eventsourcing.domain import Aggregate
 from domain.errors import InvalidInput, RuleViolation
 from domain.inference import MAX_BATCH, RecordError
 from domain.registry import FT_NAMESPACE, MAX_TEXT_LENGTH
-from domain.values import decimal_value
+from domain.values import decimal_value, record_time
 
 TEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MATCH_MODES = ("exact", "substring")
 ARMS = ("a", "b")
 MAX_TEXT = 100_000
-_NO_OFFSET = timedelta(0)
 
 
 def ab_test_id(test_id: str) -> UUID:
@@ -117,21 +116,7 @@ def is_correct(prediction: str, reference: str, mode: str) -> bool:
     return prediction == reference if mode == "exact" else bool(prediction) and prediction in reference
 
 
-def _parse_at(value: Any, now: datetime) -> str:
-    if value is None:
-        parsed = now
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"at {value!r} is not an ISO 8601 time") from None
-    else:
-        raise ValueError(f"at must be an ISO 8601 time, got {value!r}")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    elif parsed.utcoffset() != _NO_OFFSET:
-        parsed = parsed.astimezone(UTC)
-    return parsed.isoformat(timespec="microseconds")
+
 
 
 def parse_sample(sample: Any, config: TestConfig, now: datetime) -> dict[str, Any]:
@@ -177,7 +162,7 @@ def parse_sample(sample: Any, config: TestConfig, now: datetime) -> dict[str, An
         raise ValueError(e.detail.rstrip(".")) from None
     return {
         "sample_id": sid, "arm": arm, "correct": correct, "latency_ms": float(latency), "cost": str(cost),
-        "at": _parse_at(sample.get("at"), now), "prediction": prediction, "reference": reference,
+        "at": record_time(sample.get("at"), now), "prediction": prediction, "reference": reference,
     }  # fmt: skip
 
 

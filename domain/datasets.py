@@ -147,7 +147,7 @@ def _normalised(text: str | None) -> str:
     return " ".join((text or "").lower().split())
 
 
-def _validate(
+def check_example(
     example: dict[str, Any], count: Callable[[list[dict[str, str]]], int], limit: int | None
 ) -> tuple[str | None, int]:
     """(reason to reject, or None; the example's tokens)."""
@@ -211,7 +211,7 @@ def build_dataset(
     rejected: list[dict[str, str]] = []
     seen: dict[str, str] = {}
     for e in examples:
-        reason, tokens = _validate(e, count, limit)
+        reason, tokens = check_example(e, count, limit)
         if reason is None:
             messages = chat_messages(e)
             key = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -18,13 +18,13 @@ from eventsourcing.domain import Aggregate
 from domain.errors import InvalidInput
 from domain.inference import MAX_BATCH, RecordError
 from domain.registry import FT_NAMESPACE, MAX_TEXT_LENGTH
+from domain.values import record_time
 
 SOURCES = ("distillation", "task_history", "feedback", "import")
 ROLES = ("system", "user", "assistant", "tool", "developer")
 MAX_CONTENT = 1_000_000
 FIELDS = frozenset({"example_id", "prompt", "response", "system", "messages", "domain", "task_type", "rating",
                     "source", "model", "at", "tags"})  # fmt: skip
-_NO_OFFSET = timedelta(0)
 
 
 def validate_rating(rating: Any) -> int:
@@ -57,21 +57,7 @@ def _messages(value: Any) -> list[dict[str, str]]:
     return out
 
 
-def _at(value: Any, now: datetime) -> str:
-    if value is None:
-        parsed = now
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError(f"at {value!r} is not an ISO 8601 time") from None
-    else:
-        raise ValueError(f"at must be an ISO 8601 time, got {value!r}")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    elif parsed.utcoffset() != _NO_OFFSET:
-        parsed = parsed.astimezone(UTC)
-    return parsed.isoformat(timespec="microseconds")
+
 
 
 def parse_example(example: Any, now: datetime) -> dict[str, Any]:
@@ -106,7 +92,7 @@ def parse_example(example: Any, now: datetime) -> dict[str, Any]:
         "rating": None if rating is None else validate_rating(rating),
         "source": source,
         "model": _text(example, "model", required=False),
-        "at": _at(example.get("at"), now),
+        "at": record_time(example.get("at"), now),
         "tags": tags,
     }
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from domain.datasets import OPENAI_MIN, _validate, default_epochs, token_limit
+from domain.datasets import OPENAI_MIN, check_example, default_epochs, token_limit
 from domain.errors import InvalidInput
 from domain.jobs import CostEstimate
 from domain.pricing import PER_MILLION, Price
@@ -86,7 +86,7 @@ def check_training_file(data: bytes, *, base_model: str, method: str, count: Cou
             if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
                 problems.append(f"line {number} has no `messages` list (chat format: system, user, assistant)")
                 continue
-        reason, n = _validate({"messages": messages}, count, limit)
+        reason, n = check_example({"messages": messages}, count, limit)
         if reason is not None:
             problems.append(f"line {number}: {reason}")
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,3 +26,22 @@ def decimal_value(
     if maximum is not None and number > maximum:
         raise InvalidInput(f"{field} must be at most {maximum}, got {number}.")
     return number
+
+
+def record_time(value: Any, now: datetime) -> str:
+    """A record's `at`: ISO 8601 (UTC when it has no offset), or now; stored as UTC with microseconds.
+    Raises ValueError, which batch parsers list against the record."""
+    if value is None:
+        parsed = now
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"at {value!r} is not an ISO 8601 time") from None
+    else:
+        raise ValueError(f"at must be an ISO 8601 time, got {value!r}")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    elif parsed.utcoffset() != timedelta(0):
+        parsed = parsed.astimezone(UTC)
+    return parsed.isoformat(timespec="microseconds")
