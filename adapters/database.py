@@ -15,8 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from adapters.store import StoreConfig
 from projections.database import Database, Dialect, Row
@@ -104,6 +105,13 @@ class SQLiteDatabase:
     def read(self) -> Iterator[_Cursor]:
         return self._tx("BEGIN")
 
+    def is_transient(self, error: BaseException) -> bool:
+        # sqlite3 reports an integer overflow as an OperationalError too: tell them apart by message
+        message = str(error).lower()
+        return isinstance(error, sqlite3.OperationalError) and any(
+            word in message for word in ("locked", "busy", "disk i/o", "unable to open", "readonly")
+        )
+
     def close(self) -> None:
         with self._guard:
             for conn in self._all:
@@ -140,6 +148,13 @@ class PostgresDatabase:
 
     def read(self) -> Iterator[_Cursor]:
         return self._tx()
+
+    def is_transient(self, error: BaseException) -> bool:
+        # OperationalError covers lost connections, shutdowns, cancelled statements, deadlocks and lock
+        # timeouts; a program limit (a row too large) is the data's fault and fails every time
+        if isinstance(error, psycopg.errors.ProgramLimitExceeded):
+            return False
+        return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout)
 
     @contextmanager
     def advisory_lock(self, key: int) -> Iterator[None]:

@@ -379,12 +379,59 @@ def export_registry(
 def projections_status(as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
     """Position, head and lag of each projection."""
     with opened(database_url, fresh=False) as rt:
-        rows = [{"name": s.name, "position": s.position, "head": s.head, "lag": s.lag, "updated_at": s.updated_at}
-                for s in rt.engine.status()]  # fmt: skip
+        rows = [{"name": s.name, "position": s.position, "head": s.head, "lag": s.lag, "updated_at": s.updated_at,
+                 "quarantined": s.quarantined} for s in rt.engine.status()]  # fmt: skip
     if as_json:
         return print_json(rows)
-    _table("Projections", ["name", "position", "head", "lag", "updated"],
-           [[r["name"], r["position"], r["head"], r["lag"], r["updated_at"]] for r in rows])  # fmt: skip
+    _table("Projections", ["name", "position", "head", "lag", "quarantined", "updated"],
+           [[r["name"], r["position"], r["head"], r["lag"], r["quarantined"], r["updated_at"]] for r in rows])  # fmt: skip
+    if any(r["quarantined"] for r in rows):
+        err.print("Some events could not be applied and were skipped: `ft-cli projections quarantine` shows them.")
+
+
+def _quarantine_row(q: Any) -> dict[str, Any]:
+    return {"projection": q.projection, "position": q.position, "topic": q.topic, "originator_id": q.originator_id,
+            "originator_version": q.originator_version, "error": q.error, "attempts": q.attempts,
+            "quarantined_at": q.quarantined_at}  # fmt: skip
+
+
+@command(projections_app, name="quarantine")
+def projections_quarantine(
+    name: Annotated[str | None, typer.Argument(help="One projection (default: all)")] = None,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Events a projection could not apply (after retries) and skipped, with the error."""
+    with opened(database_url, fresh=False) as rt:
+        rows = [_quarantine_row(q) for q in rt.engine.quarantined(name, limit=100_000)]
+    if as_json:
+        return print_json(rows)
+    if not rows:
+        out.print("No quarantined events.")
+        return
+    _table("Quarantined events", ["projection", "position", "topic", "attempts", "error"],
+           [[r["projection"], r["position"], r["topic"].rpartition(":")[2], r["attempts"], r["error"][:120]]
+            for r in rows])  # fmt: skip
+    err.print("Once the cause is fixed: `ft-cli projections reapply NAME` (or `ft-cli projections rebuild NAME`).")
+
+
+@command(projections_app, name="reapply")
+def projections_reapply(
+    name: Annotated[str, typer.Argument(help="The projection")],
+    position: Annotated[list[int] | None, typer.Option("--position", help="Only this position (repeatable)")] = None,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Apply a projection's quarantined events again, after a fix; those that still fail stay."""
+    with opened(database_url, fresh=False) as rt:
+        report = rt.engine.reapply(name, position or None)
+    result = {"name": report.name, "applied": report.applied,
+              "still_failing": [_quarantine_row(q) for q in report.still_failing]}  # fmt: skip
+    if as_json:
+        return print_json(result)
+    out.print(f"{report.name}: {len(report.applied)} applied, {len(report.still_failing)} still failing.")
+    if report.still_failing:
+        raise typer.Exit(1)
 
 
 @command(projections_app, name="rebuild")

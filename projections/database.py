@@ -37,6 +37,10 @@ class Database(Protocol):
         projections, which a crash only sets back to an earlier, consistent
         position (views and position commit together), never for facts."""
 
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether an error is the database's (a lost connection, a lock or statement timeout),
+        so retrying later may succeed, rather than the statement's (a value out of range)."""
+
     def read(self) -> AbstractContextManager[Cursor]:
         """A read-only transaction: one consistent snapshot for several queries."""
 

@@ -8,6 +8,14 @@ it (`SELECT ... FOR UPDATE` on PostgreSQL, the write lock on SQLite), so two
 workers of one projection never apply a batch at once, whatever process they
 run in.
 
+A projection that cannot apply an event never stops the others, the commands or
+the server: each projection applies its share of a batch inside a savepoint; on a
+failure it retries event by event, and an event that still fails is quarantined
+for that projection (a row in `projection_quarantine`, shown by `status` and
+`GET /v1/projections`) and skipped. Once fixed, an operator re-applies it
+(`reapply`). Errors of the database itself (a lost connection, a lock timeout)
+are not the event's fault: they abort the batch, which the follower retries.
+
 Rebuild is blue/green: the projection is replayed from position zero into fresh
 tables beside the live ones while queries keep reading the old tables; then, in
 one transaction holding the lock, the last events are applied, the old tables
@@ -23,7 +31,8 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -38,14 +47,24 @@ from projections.database import Cursor, Database
 log = logging.getLogger(__name__)
 
 TRACKING_TABLE = "projection_tracking"
+QUARANTINE_TABLE = "projection_quarantine"
+#: how often an event is tried, one at a time, before it is quarantined
+APPLY_ATTEMPTS = 3
+#: the longest error text kept for a quarantined event
+MAX_ERROR_LENGTH = 2000
 
 
 @dataclass(frozen=True)
 class LoggedEvent:
-    """A domain event with its position (notification id) in the global log."""
+    """A domain event with its position (notification id) in the global log. An event
+    the mapper could not decode has `event` None and the reason in `error`."""
 
     position: int
     event: Any
+    topic: str = ""
+    originator_id: str = ""
+    originator_version: int = 0
+    error: str | None = None
 
 
 class EventLog:
@@ -64,6 +83,7 @@ class EventLog:
             id_column = "rowid"
         else:
             id_column, table = "notification_id", f"{app.recorder.datastore.schema}.{table}"
+        self._id_column = id_column
         self._select = (
             f"SELECT {id_column} AS position, originator_id, originator_version, topic, state FROM {table} "
             f"WHERE {id_column} > ? AND {id_column} <= ?"
@@ -85,16 +105,25 @@ class EventLog:
             sql += f" AND topic IN ({', '.join('?' for _ in topics)})"
             params += topics
         rows = cur.execute(sql + self._order, [*params, limit]).fetchall()
-        to_domain_event = self.mapper.to_domain_event
-        return [
-            LoggedEvent(
-                int(r["position"]),
-                to_domain_event(
-                    StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
-                ),
-            )
-            for r in rows
-        ]
+        return [self._decode(r) for r in rows]
+
+    def read_positions(self, cur: Cursor, positions: Sequence[int]) -> list[LoggedEvent]:
+        """The events at these positions (for re-applying quarantined ones), in log order."""
+        if not positions:
+            return []
+        sql = self._select.split(" WHERE ")[0] + f" WHERE {self._id_column} IN ({', '.join('?' for _ in positions)})"
+        rows = cur.execute(sql + f" ORDER BY {self._id_column}", list(positions)).fetchall()
+        return [self._decode(r) for r in rows]
+
+    def _decode(self, r: Any) -> LoggedEvent:
+        position, topic = int(r["position"]), r["topic"]
+        stored = StoredEvent(r["originator_id"], r["originator_version"], topic, bytes(r["state"]))
+        try:
+            event = self.mapper.to_domain_event(stored)
+        except Exception as exc:  # an event no code can read: quarantined by the projections that follow it
+            return LoggedEvent(position, None, topic, str(r["originator_id"]), int(r["originator_version"]),
+                               error=f"cannot decode: {type(exc).__name__}: {exc}")  # fmt: skip
+        return LoggedEvent(position, event, topic, str(r["originator_id"]), int(r["originator_version"]))
 
 
 class Projection(ABC):
@@ -127,6 +156,8 @@ class ProjectionStatus:
     position: int
     head: int
     updated_at: str | None
+    #: events this projection could not apply and skipped (see `quarantined`)
+    quarantined: int = 0
 
     @property
     def lag(self) -> int:
@@ -143,6 +174,27 @@ class RebuildReport:
     @property
     def events_per_second(self) -> float:
         return self.events / max(self.seconds, 1e-9)
+
+
+@dataclass(frozen=True)
+class QuarantinedEvent:
+    """An event one projection could not apply: skipped, kept here until re-applied."""
+
+    projection: str
+    position: int
+    topic: str
+    originator_id: str
+    originator_version: int
+    error: str
+    attempts: int
+    quarantined_at: str
+
+
+@dataclass(frozen=True)
+class ReapplyReport:
+    name: str
+    applied: list[int]
+    still_failing: list[QuarantinedEvent]
 
 
 class ProjectionBusy(Exception):
@@ -197,6 +249,12 @@ class ProjectionEngine:
                 )
             elif row["schema_version"] != p.schema_version:
                 stale.append(p.name)
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} ("
+            "projection TEXT NOT NULL, position BIGINT NOT NULL, topic TEXT NOT NULL, originator_id TEXT NOT NULL, "
+            "originator_version BIGINT NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL, "
+            "quarantined_at TEXT NOT NULL, PRIMARY KEY (projection, position))"
+        )
         return stale
 
     def missing_projections(self) -> list[str]:
@@ -207,6 +265,11 @@ class ProjectionEngine:
         except Exception:  # the tracking table itself is missing (sqlite3 and psycopg differ in class)
             return sorted(self.projections)
         present = {r["name"] for r in rows}
+        try:
+            with self.db.read() as cur:
+                cur.execute(f"SELECT COUNT(*) AS n FROM {QUARANTINE_TABLE}").fetchone()
+        except Exception:  # a store initialised before the quarantine existed
+            return sorted(self.projections)
         return sorted(set(self.projections) - present)
 
     @staticmethod
@@ -238,12 +301,91 @@ class ProjectionEngine:
         head = self.log.head()
         with self.db.read() as cur:
             rows = cur.execute(f"SELECT name, position, updated_at FROM {TRACKING_TABLE}").fetchall()
+            counts = cur.execute(
+                f"SELECT projection, COUNT(*) AS n FROM {QUARANTINE_TABLE} GROUP BY projection"
+            ).fetchall()
         by_name = {r["name"]: r for r in rows}
+        quarantined = {r["projection"]: int(r["n"]) for r in counts}
         return [
-            ProjectionStatus(name, int(by_name[name]["position"]), head, by_name[name]["updated_at"])
+            ProjectionStatus(name, int(by_name[name]["position"]), head, by_name[name]["updated_at"],
+                             quarantined.get(name, 0))  # fmt: skip
             for name in sorted(self.projections)
             if name in by_name
         ]
+
+    def quarantined(self, name: str | None = None, *, limit: int = 1000) -> list[QuarantinedEvent]:
+        """Events skipped because a projection could not apply them, oldest first."""
+        sql = f"SELECT * FROM {QUARANTINE_TABLE}"
+        params: list[Any] = []
+        if name is not None:
+            sql += " WHERE projection = ?"
+            params.append(self.get(name).name)
+        with self.db.read() as cur:
+            rows = cur.execute(sql + " ORDER BY position, projection LIMIT ?", [*params, limit]).fetchall()
+        return [_quarantined(r) for r in rows]
+
+    # -------------------------------------------------------------- isolation
+
+    @contextmanager
+    def _savepoint(self, cur: Cursor) -> Iterator[None]:
+        """Undoes one projection's changes on error, keeping the rest of the batch. If even the
+        rollback fails, the connection is broken: that error ends the whole batch."""
+        cur.execute("SAVEPOINT projection_apply")
+        try:
+            yield
+        except BaseException:
+            cur.execute("ROLLBACK TO SAVEPOINT projection_apply")
+            cur.execute("RELEASE SAVEPOINT projection_apply")
+            raise
+        cur.execute("RELEASE SAVEPOINT projection_apply")
+
+    def _apply_isolated(
+        self, cur: Cursor, p: Projection, tables: dict[str, str], events: Sequence[LoggedEvent]
+    ) -> list[QuarantinedEvent]:
+        """Applies `events` to one projection; returns the events it could not apply, which
+        are skipped. A database failure (not the event's fault) is raised instead."""
+        readable = [e for e in events if e.error is None]
+        if len(readable) == len(events):
+            try:
+                with self._savepoint(cur):
+                    p.apply(cur, tables, readable)
+                return []
+            except Exception as exc:
+                if self.db.is_transient(exc):
+                    raise
+        # Find the poison: one event at a time, each retried before it is given up.
+        failed = []
+        for e in events:
+            error, attempts = e.error, 1
+            if e.error is None:
+                for attempts in range(1, APPLY_ATTEMPTS + 1):
+                    try:
+                        with self._savepoint(cur):
+                            p.apply(cur, tables, [e])
+                        error = None
+                        break
+                    except Exception as exc:
+                        if self.db.is_transient(exc):
+                            raise
+                        error = f"{type(exc).__name__}: {exc}"
+            if error is not None:
+                log.error("projection %s quarantined the event at position %d (%s): %s",
+                          p.name, e.position, e.topic, error)  # fmt: skip
+                failed.append(QuarantinedEvent(p.name, e.position, e.topic, e.originator_id, e.originator_version,
+                                               error[:MAX_ERROR_LENGTH], attempts, _now()))  # fmt: skip
+        return failed
+
+    @staticmethod
+    def _keep_quarantined(cur: Cursor, events: Sequence[QuarantinedEvent]) -> None:
+        for q in events:
+            cur.execute(
+                f"INSERT INTO {QUARANTINE_TABLE} (projection, position, topic, originator_id, originator_version, "
+                "error, attempts, quarantined_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (projection, position) "
+                "DO UPDATE SET error = excluded.error, attempts = "
+                f"{QUARANTINE_TABLE}.attempts + excluded.attempts, quarantined_at = excluded.quarantined_at",
+                (q.projection, q.position, q.topic, q.originator_id, q.originator_version, q.error, q.attempts,
+                 q.quarantined_at),
+            )  # fmt: skip
 
     # ----------------------------------------------------------- incremental
 
@@ -283,9 +425,9 @@ class ProjectionEngine:
             full = len(events) == self.batch_size
             end = events[-1].position if full else head
             for p in selected:
-                mine = [e for e in events if e.position > positions[p.name] and isinstance(e.event, p.event_classes)]
+                mine = [e for e in events if e.position > positions[p.name] and _follows(p, e)]
                 if mine:
-                    p.apply(cur, {t: t for t in p.tables}, mine)
+                    self._keep_quarantined(cur, self._apply_isolated(cur, p, {t: t for t in p.tables}, mine))
                 positions[p.name] = max(positions[p.name], end)
             cur.executemany(
                 f"UPDATE {TRACKING_TABLE} SET position = ?, updated_at = ? WHERE name = ?",
@@ -398,12 +540,13 @@ class ProjectionEngine:
 
         # Bulk phase: the live tables keep serving queries and following the log.
         position, applied = 0, 0
+        skipped: list[QuarantinedEvent] = []
         while True:
             head = self.log.head()
             if position >= head:
                 break
             with self.db.transaction(durable=False) as cur:
-                position, n = self._replay(cur, p, shadow, position, head)
+                position, n = self._replay(cur, p, shadow, position, head, skipped)
             applied += n
 
         # Switch: under the projection's lock, apply what arrived meanwhile and swap.
@@ -411,8 +554,11 @@ class ProjectionEngine:
             self._lock_position(cur, name, wait=True)
             head = self.log.head(cur)
             while position < head:
-                position, n = self._replay(cur, p, shadow, position, head)
+                position, n = self._replay(cur, p, shadow, position, head, skipped)
                 applied += n
+            # The rebuilt tables come with their own quarantine: what failed this time.
+            cur.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE projection = ?", (name,))
+            self._keep_quarantined(cur, skipped)
             for logical, physical in shadow.items():
                 cur.execute(f"DROP TABLE IF EXISTS {logical}")
                 cur.execute(f"ALTER TABLE {physical} RENAME TO {logical}")
@@ -424,9 +570,50 @@ class ProjectionEngine:
         self._note(name, position)
         return RebuildReport(name, applied, position, time.perf_counter() - started)
 
-    def _replay(self, cur: Cursor, p: Projection, tables: dict[str, str], position: int, head: int) -> tuple[int, int]:
+    def _replay(
+        self, cur: Cursor, p: Projection, tables: dict[str, str], position: int, head: int,
+        skipped: list[QuarantinedEvent],
+    ) -> tuple[int, int]:  # fmt: skip
         events = self.log.read(cur, after=position, limit=self.rebuild_batch_size, stop=head, topics=p.topics)
-        if events:
-            p.apply(cur, tables, events)
+        mine = [e for e in events if _follows(p, e)]
+        if mine:
+            skipped += self._apply_isolated(cur, p, tables, mine)
         full = len(events) == self.rebuild_batch_size
         return (events[-1].position if full else head), len(events)
+
+    # ----------------------------------------------------------------- reapply
+
+    def reapply(self, name: str, positions: Iterable[int] | None = None) -> ReapplyReport:
+        """Applies quarantined events of one projection again (after a fix): those that now
+        apply leave the quarantine; the others stay, with their new error. They are applied
+        now, after the events that followed them; where order matters, rebuild instead."""
+        p = self.get(name)
+        wanted = None if positions is None else sorted(set(positions))
+        with self._local_locks[p.name], self.db.transaction(durable=False) as cur:
+            self._lock_position(cur, p.name, wait=True)
+            rows = cur.execute(
+                f"SELECT * FROM {QUARANTINE_TABLE} WHERE projection = ? ORDER BY position", (p.name,)
+            ).fetchall()
+            held = {int(r["position"]): r for r in rows if wanted is None or int(r["position"]) in wanted}
+            if wanted is not None and set(wanted) - set(held):
+                missing = ", ".join(str(n) for n in sorted(set(wanted) - set(held)))
+                raise NotFound(f"Projection {p.name!r} has no quarantined event at position {missing}: "
+                               f"`ft-cli projections quarantine {p.name}` lists them.")  # fmt: skip
+            events = self.log.read_positions(cur, sorted(held))
+            failed = self._apply_isolated(cur, p, {t: t for t in p.tables}, events) if events else []
+            still = {q.position for q in failed}
+            applied = [e.position for e in events if e.position not in still]
+            cur.executemany(f"DELETE FROM {QUARANTINE_TABLE} WHERE projection = ? AND position = ?",
+                            [(p.name, n) for n in applied])  # fmt: skip
+            self._keep_quarantined(cur, failed)
+        return ReapplyReport(p.name, applied, [q for q in self.quarantined(p.name) if q.position in still])
+
+
+def _follows(p: Projection, e: LoggedEvent) -> bool:
+    """Whether the projection reads this event (an undecodable one: by its topic)."""
+    return isinstance(e.event, p.event_classes) if e.error is None else e.topic in p.topics
+
+
+def _quarantined(r: Any) -> QuarantinedEvent:
+    return QuarantinedEvent(r["projection"], int(r["position"]), r["topic"], r["originator_id"],
+                            int(r["originator_version"]), r["error"], int(r["attempts"]), r["quarantined_at"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,6 +28,8 @@ from api.http.routes import (
 from api.runtime import Runtime
 from api.settings import Settings
 
+log = logging.getLogger(__name__)
+
 DESCRIPTION = """
 Event-sourced lifecycle of fine-tuned LLMs: a versioned model registry with deploy and rollback,
 an audit trail of every change, and deployment status at any past time.
@@ -49,7 +52,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = runtime or Runtime.open(settings.database_url)
         app.state.runtime = opened
-        opened.engine.catch_up()
+        try:
+            opened.engine.catch_up()
+        except Exception:  # the store is down or busy: start anyway, the follower and reads catch up later
+            log.exception("projections could not catch up at start-up; serving, and retrying in the background")
         if settings.follow_projections:
             opened.start_following(settings.projection_interval)
         if settings.poll_jobs:

@@ -13,4 +13,6 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz", response_model=HealthOut)
 async def healthz(request: Request) -> HealthOut:
     runtime = request.app.state.runtime
-    return HealthOut(status="ok", store=runtime.config.dialect, head=await read(runtime.engine.log.head))
+    quarantined = sum(s.quarantined for s in await read(runtime.engine.status))
+    return HealthOut(status="ok", store=runtime.config.dialect, head=await read(runtime.engine.log.head),
+                     quarantined=quarantined)
