@@ -459,11 +459,16 @@ def projections_rebuild(
 def projections_run(
     interval: Annotated[float, typer.Option(min=0.01, help="Seconds between catch-ups")] = 0.2,
     database_url: DbOpt = None,
+    parent_pid: Annotated[int | None, typer.Option(hidden=True, help="Stop when this process is gone")] = None,
 ) -> None:
     """Follow the log and keep every projection current until interrupted (a worker)."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    if parent_pid is not None:  # started by `ft-cli serve`: end with it
+        from api import projection_worker
+
+        projection_worker.stop_when_orphaned(parent_pid, stop)
     with opened(database_url, fresh=False) as rt:
         err.print(f"Following {rt.config.display_url} (Ctrl-C to stop) ...")
         rt.engine.follow(stop, interval=interval)
@@ -947,7 +952,18 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port, "database_url": database_url}.items() if v is not None}
     settings = Settings(**overrides)
     Runtime.open(settings.database_url).close()  # fail here, with a clear message, not inside the server
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    worker = None
+    if settings.follow_projections and settings.projection_worker == "process":
+        from api import projection_worker
+
+        # A worker process follows the log; the server still projects its own commands' events.
+        worker = projection_worker.start(settings.database_url, settings.projection_interval)
+        settings = settings.model_copy(update={"follow_projections": False})
+    try:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    finally:
+        if worker is not None:
+            projection_worker.stop(worker)
 
 
 @command(name="help")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from functools import cached_property
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,12 @@ class Settings(BaseSettings):
         True,
         description="keep projections current in this server; false when `ft-cli projections run` workers do "
         "(the server then only applies its own commands' events, and ingestion gets the whole process)",
+    )
+
+    projection_worker: Literal["process", "thread"] = Field(
+        "process",
+        description="how `ft-cli serve` follows the log when follow_projections is on: in a worker process of "
+        "its own (the default: ingestion keeps the server's CPU) or in a thread of the server",
     )
 
     poll_jobs: bool = Field(

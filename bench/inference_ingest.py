@@ -118,6 +118,45 @@ def _api(url: str, data: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def _default_serve(url: str, data: list[dict[str, Any]]) -> dict[str, float]:
+    """What `make run` starts: `ft-cli serve` as configured by default, whose projection worker
+    process follows the log while the server ingests. Two rates: records acknowledged per second,
+    and records per second until the cost projection holds all of them (end to end)."""
+    bodies = [json.dumps({"records": data[k : k + BATCH]}).encode() for k in range(0, len(data), BATCH)]
+    headers = {"content-type": "application/json"}
+    with (
+        running_server(url, extra_env={"FT_READ_WAIT_SECONDS": "60"}) as base,
+        httpx2.Client(base_url=base, timeout=600) as client,
+    ):
+        started = time.perf_counter()
+        position = None
+        for body in bodies:
+            r = client.post("/v1/inferences", content=body, headers=headers)
+            assert r.status_code == 200 and r.json()["accepted"] == BATCH, r.text[:300]
+            position = r.json()["position"]
+        ingested = time.perf_counter() - started
+        summary = client.get("/v1/costs/summary", params={"min_position": position})
+        while summary.status_code == 503:  # each read waits up to FT_READ_WAIT_SECONDS on the server
+            summary = client.get("/v1/costs/summary", params={"min_position": position})
+        caught_up = time.perf_counter() - started
+        assert summary.json()["total"]["inferences"] == len(data), summary.text[:300]
+    return {"records_per_s": len(data) / ingested, "end_to_end_per_s": len(data) / caught_up}
+
+
+def run_default_serve(pg: ThrowawayPostgres, tmp: Path, n: int) -> dict[str, Any]:
+    """Ingestion through `ft-cli serve` in its default configuration, against raw `insert_events`."""
+    data = records(n)
+    results: dict[str, Any] = {"records": n}
+    for kind in ("sqlite", "postgresql"):
+        with fresh_store(kind, pg, tmp, f"serve_raw_{kind}") as url:
+            raw = raw_insert_rate(url, data)
+        with fresh_store(kind, pg, tmp, f"serve_api_{kind}") as url:
+            api = _default_serve(url, data)
+        results[kind] = {"raw_insert_events_per_s": raw, **api, "ratio": api["records_per_s"] / raw,
+                         "end_to_end_ratio": api["end_to_end_per_s"] / raw}  # fmt: skip
+    return results
+
+
 def _cli(url: str, file: Path, n: int) -> float:
     started = time.perf_counter()
     done = subprocess.run(
