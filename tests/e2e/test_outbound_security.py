@@ -6,6 +6,7 @@ Authorization header of every request, so a test sees which key reached which ad
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -38,14 +39,14 @@ class Recorder:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                body = self._body()
                 key = self.headers.get("authorization")
                 recorder.requests.append((self.path, key))
                 if recorder.refuse:
                     status, reply = 401, {"error": {"message": f"Incorrect API key provided: {key}.",
                                                     "type": "invalid_request_error", "code": "invalid_api_key"}}
                 else:
-                    model = json.loads(body or b"{}").get("model")
+                    model = json.loads(body).get("model") if self.path.endswith("/completions") else None
                     status, reply = 200, {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": model,
                                           "choices": [{"index": 0, "finish_reason": "stop", "message": {
                                               "role": "assistant", "content": "The billing team."}}],
@@ -56,6 +57,16 @@ class Recorder:
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _body(self) -> bytes:
+                if self.headers.get("transfer-encoding") != "chunked":
+                    return self.rfile.read(int(self.headers.get("content-length", 0)))
+                body = b""
+                while size := int(self.rfile.readline().strip() or b"0", 16):
+                    body += self.rfile.read(size)
+                    self.rfile.readline()
+                self.rfile.readline()
+                return body
 
             def log_message(self, *args: object) -> None:  # quiet
                 pass
@@ -272,3 +283,33 @@ def test_the_cli_takes_a_configured_endpoint_name_and_sends_that_endpoint_its_ow
                                       runtime.config.url], env=env)  # the user's own URL, with the user's own key
     assert by_url.exit_code == 0, by_url.output
     assert b.keys() == {f"Bearer {SECRET_KEY}"}
+
+
+def test_publishing_sends_an_ollama_endpoint_its_own_key_and_never_the_environments(
+    endpoints: tuple[Recorder, Recorder, Recorder], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from adapters import ollama as ollama_adapter
+
+    a, b, _ = endpoints
+    monkeypatch.setenv("OLLAMA_API_KEY", SECRET_KEY)  # the `ollama` package would add it to any request
+    blob = tmp_path / "model.safetensors"
+    blob.write_bytes(b"weights")
+    ollama_adapter.client(a.url.removesuffix("/v1")).create_blob(blob)
+    ollama_adapter.client(b.url.removesuffix("/v1"), "sk-ollama-b").create_blob(blob)
+    assert a.requests == [("/api/blobs/sha256:" + hashlib.sha256(b"weights").hexdigest(), None)]
+    assert b.keys() == {"Bearer sk-ollama-b"}
+
+
+def test_the_cli_publishes_only_to_an_ollama_endpoint_when_given_a_name(
+    runtime: Runtime, endpoints: tuple[Recorder, Recorder, Recorder]
+) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    a, _, _ = endpoints
+    env = {"FT_ENDPOINTS": json.dumps({"team-a": {"base_url": a.url, "api_key": "sk-team-a-0001"}})}
+    refused = CliRunner().invoke(app, ["publish-to-ollama", "job-1", "support-bot:v1", "--host", "team-a",
+                                       "--database-url", runtime.config.url], env=env)  # fmt: skip
+    assert refused.exit_code != 0 and "configured ollama endpoints are ollama" in refused.output
+    assert a.requests == []
