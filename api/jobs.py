@@ -99,9 +99,9 @@ def data_file(data_dir: Path, path: str, field: str, *, what: str = "file") -> P
     whether or not it exists, so a request tells nothing about the server's other files."""
     found = inside(data_dir, path)
     if found is None:
-        raise InvalidInput(f"{field} must name a {what} under the data folder FT_DATA_DIR "
-                           f"({Path(data_dir).resolve()}): give a path relative to it, such as "
-                           f"{'train.jsonl' if what == 'file' else 'models/base'}, and put the {what} there.")  # fmt: skip
+        example = "train.jsonl" if what == "file" else "models/base"
+        raise InvalidInput(f"{field} must name a {what} under the data folder FT_DATA_DIR ({Path(data_dir).resolve()}):"
+                           f" give a path relative to it, such as {example}, and put the {what} there.")  # fmt: skip
     return found
 
 
@@ -423,7 +423,8 @@ class JobService:
         job.check_publishable()
         config = LocalTrainingConfig.validate(**job.hyperparameters)
         export = ollama_adapter.Export.find(job.fine_tuned_model or "", config.export)
-        host = host or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
+        if host is None:  # no endpoint chosen: the `ollama` package's own defaults
+            host, api_key = os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434", os.environ.get("OLLAMA_API_KEY")
         client = ollama_adapter.client(host, api_key)
         try:
             published = ollama_adapter.publish(client, name, export, config.chat_template, system=system, base=base)
