@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters import unsloth
+from adapters.paths import inside
+from domain.errors import InvalidInput
 from domain.jobs import ProviderJob
 from domain.local_training import LocalTrainingConfig
 
@@ -58,7 +60,13 @@ class LocalTrainer:
         self._reapers: dict[int, threading.Thread] = {}
 
     def files(self, job_id: str) -> unsloth.RunFiles:
-        return unsloth.RunFiles(self.runs_dir.resolve() / job_id)
+        """The run's folder, which must resolve strictly inside the runs folder: a job id such as `..`
+        or `.` must never write, run or read anything outside it (defence in depth beside the id rule)."""
+        folder = inside(self.runs_dir, job_id)
+        if folder is None or folder.parent != self.runs_dir.resolve():
+            raise InvalidInput(f"Job id {job_id[:100]!r} does not name a folder inside the local runs folder "
+                               "(FT_LOCAL_RUNS_DIR): use letters, digits, '-' and '_'.")  # fmt: skip
+        return unsloth.RunFiles(folder)
 
     def start(self, job_id: str, config: LocalTrainingConfig, dataset: bytes) -> ProviderJob:
         files = unsloth.write_run(self.files(job_id).folder, config, dataset, job_id=job_id)

@@ -50,6 +50,16 @@ _env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent /
                           autoescape=False)  # noqa: S701 (a Modelfile, not HTML)  # fmt: skip
 
 
+def client(host: str, api_key: str | None = None) -> ollama.Client:
+    """A client that sends `api_key` and no other: the `ollama` package would add OLLAMA_API_KEY from the
+    environment to a request to any host. Redirects are not followed (they could lead anywhere)."""
+    made = ollama.Client(host=host, follow_redirects=False,
+                         headers={"Authorization": f"Bearer {api_key}"} if api_key else None)  # fmt: skip
+    if not api_key:
+        made._client.headers.pop("authorization", None)
+    return made
+
+
 def family_of(chat_template: str) -> str:
     if chat_template not in CHAT_TEMPLATES:
         raise InvalidInput(f"Unknown chat template {chat_template!r}: use one of {', '.join(CHAT_TEMPLATES)}.")

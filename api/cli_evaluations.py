@@ -166,7 +166,8 @@ def attach_evaluation(
 @command(name="run-evaluation")
 def run_evaluation(
     model: Annotated[str, typer.Argument(help="The model name the endpoint serves")],
-    endpoint: Annotated[str, typer.Option(help="An OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1")],
+    endpoint: Annotated[str, typer.Option(help="An OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1, or "
+                                          "the name of a configured endpoint (FT_ENDPOINTS, openai, ollama)")],
     dataset: Annotated[str, typer.Option("--dataset", help="The dataset build whose split to send")],
     split: Annotated[str, typer.Option(help="train, test or all")] = "test",
     concurrency: Annotated[int, typer.Option(help="Requests at a time")] = 4,
@@ -174,8 +175,8 @@ def run_evaluation(
                                                       "the same id to resume")] = None,  # fmt: skip
     model_type: Annotated[str, typer.Option(help="base or fine_tuned")] = "fine_tuned",
     mode: Annotated[list[str] | None, typer.Option(help="exact, substring, classification, bleu or rouge")] = None,
-    api_key_env: Annotated[str, typer.Option(help="The environment variable that holds the endpoint's key")] =
-    "OPENAI_API_KEY",  # fmt: skip
+    api_key_env: Annotated[str, typer.Option(help="The environment variable that holds a URL endpoint's key (a named "
+                                             "endpoint has its own)")] = "OPENAI_API_KEY",  # fmt: skip
     actor: ActorOpt = DEFAULT_ACTOR,
     as_json: JsonOpt = False,
     database_url: DbOpt = None,
@@ -188,16 +189,22 @@ def run_evaluation(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from api.evaluation_runs import run_live
+    from api.settings import endpoints_from_env, pick_endpoint
 
+    # The CLI runs as the user, with the user's own keys: a URL is taken as it is, with --api-key-env's key.
+    url, key, name = endpoint, os.environ.get(api_key_env), None
+    if "://" not in endpoint:
+        found = pick_endpoint(endpoints_from_env(), endpoint, field="--endpoint")
+        url, key, name = found.chat_url, found.key, endpoint
     evaluation_id = evaluation_id or "live-" + re.sub(r"[^A-Za-z0-9._-]", "-", f"{model}-{dataset}-{split}")[:58]
     with opened(database_url, fresh=False) as rt, Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), disable=as_json, console=out,
     ) as bar:  # fmt: skip
         task = bar.add_task(f"Evaluating {model}", total=None)
-        result = run_live(rt, model=model, endpoint=endpoint, dataset_id=dataset, split=split,
-                          api_key=os.environ.get(api_key_env), concurrency=concurrency, evaluation_id=evaluation_id,
-                          model_type=model_type, modes=mode, actor=actor,
-                          progress=lambda n, total: bar.update(task, completed=n, total=total))  # fmt: skip
+        result = run_live(rt, model=model, endpoint=url, dataset_id=dataset, split=split, api_key=key,
+                          concurrency=concurrency, evaluation_id=evaluation_id, model_type=model_type, modes=mode,
+                          actor=actor, progress=lambda n, total: bar.update(task, completed=n, total=total),
+                          endpoint_name=name)  # fmt: skip
     if as_json:
         return print_json(vars(result))
     headline = next((result.metrics[k] for k in ("exact", "substring", "classification")

@@ -555,7 +555,8 @@ def create_ollama_script(
 def publish_to_ollama(
     job_id: JobIdArg,
     name: Annotated[str, typer.Argument(help="The Ollama model name, e.g. support-bot:v3")],
-    host: Annotated[str | None, typer.Option(help="Ollama's URL (default OLLAMA_HOST or 127.0.0.1:11434)")] = None,
+    host: Annotated[str | None, typer.Option(help="Ollama's URL, or the name of a configured Ollama endpoint "
+                                             "(default: ollama, from OLLAMA_HOST or 127.0.0.1:11434)")] = None,
     system: Annotated[str | None, typer.Option(help="SYSTEM prompt")] = None,
     base: Annotated[str | None, typer.Option(help="LoRA exports: the base model Ollama has")] = None,
     actor: ActorOpt = DEFAULT_ACTOR,
@@ -563,8 +564,18 @@ def publish_to_ollama(
     database_url: DbOpt = None,
 ) -> None:
     """Publish a local job's export to Ollama (blobs by digest, then create); the job records the name."""
+    from api.settings import endpoints_from_env, pick_endpoint
+
+    # The CLI runs as the user: a configured name is looked up, anything else is Ollama's address as the
+    # `ollama` client takes it (with the user's own OLLAMA_API_KEY).
+    endpoints = endpoints_from_env()
+    url, key = host, os.environ.get("OLLAMA_API_KEY")
+    if host is None or host in endpoints:
+        found = pick_endpoint(endpoints, host or "ollama", field="--host", kind="ollama")
+        url, key = found.base_url, found.key
     with opened(database_url, fresh=False) as rt:
-        outcome = rt.job_service.publish_to_ollama(job_id, name, actor=actor, host=host, system=system, base=base)
+        outcome = rt.job_service.publish_to_ollama(job_id, name, actor=actor, host=url, api_key=key, system=system,
+                                                   base=base)  # fmt: skip
         job = _job(rt, outcome.job.job_id)
     if as_json:
         return print_json(job)

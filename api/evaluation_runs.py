@@ -21,6 +21,7 @@ from typing import Any
 
 import openai
 
+from adapters.openai_jobs import scrub
 from domain import evaluation_metrics as metrics_
 from domain.datasets import chat_messages
 from domain.errors import InvalidInput, RuleViolation
@@ -49,7 +50,10 @@ def _prompt_and_reference(example: dict[str, Any]) -> tuple[list[dict[str, str]]
 
 def run_live(rt: Any, *, model: str, endpoint: str, dataset_id: str, split: str = "test", api_key: str | None = None,
              concurrency: int = 4, evaluation_id: str, model_type: str = "fine_tuned", modes: list[str] | None = None,
-             actor: str, progress: Callable[[int, int], None] | None = None) -> LiveRun:  # fmt: skip
+             actor: str, progress: Callable[[int, int], None] | None = None,
+             endpoint_name: str | None = None) -> LiveRun:  # fmt: skip
+    """`endpoint` is the URL the caller chose (over HTTP: a configured endpoint's, named `endpoint_name`) and
+    `api_key` that endpoint's own key: it is sent there and nowhere else, and never recorded or shown."""
     if not 1 <= concurrency <= 256:
         raise InvalidInput(f"concurrency must be from 1 to 256, got {concurrency}.")
     rt.engine.reach(rt.engine.log.head())
@@ -60,7 +64,8 @@ def run_live(rt: Any, *, model: str, endpoint: str, dataset_id: str, split: str 
     spec = EvaluationSpec.validate(evaluation_id=evaluation_id, model=model, model_type=model_type,
                                    modes=modes or ["exact"],
                                    source={"kind": "live", "endpoint": endpoint, "dataset_id": dataset_id,
-                                           "split": split})  # fmt: skip
+                                           "split": split} | ({"endpoint_name": endpoint_name} if endpoint_name
+                                                              else {}))  # fmt: skip
     existing = rt.evaluations.load(evaluation_id) if _exists(rt, evaluation_id) else None
     if existing is None:
         rt.evaluations.start(spec, actor=actor)
@@ -126,7 +131,7 @@ def run_live(rt: Any, *, model: str, endpoint: str, dataset_id: str, split: str 
     flush(force=True)
     if failure is not None:
         raise RuleViolation(
-            f"The endpoint {endpoint} failed ({type(failure).__name__}: {_short(failure)}); "
+            f"The endpoint {endpoint} failed ({type(failure).__name__}: {_short(scrub(str(failure), api_key))}); "
             f"{len(done) + predicted} of {len(examples)} predictions are recorded. Run the same command again "
             "to resume: it skips the examples already predicted."
         )
@@ -142,6 +147,5 @@ def _exists(rt: Any, evaluation_id: str) -> bool:
     return evaluation_stream_id(evaluation_id) in rt.evaluations.repository
 
 
-def _short(error: Exception) -> str:
-    text = str(error)
+def _short(text: str) -> str:
     return text if len(text) < 200 else text[:200] + "…"

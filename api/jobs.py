@@ -33,6 +33,7 @@ from adapters import tokens, unsloth
 from adapters.database import PostgresDatabase
 from adapters.local_jobs import LocalTrainer
 from adapters.openai_jobs import OpenAIFineTuning, ProviderError
+from adapters.paths import inside
 from domain.costs import training_job_id
 from domain.errors import DomainError, InvalidInput, NotFound, RuleViolation
 from domain.job_service import Jobs
@@ -89,6 +90,21 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
+#: a local base_model that names a folder rather than a model on the hub (as domain/local_training.py tells them)
+LOCAL_PATH_PREFIXES = ("/", ".", "~")
+
+
+def data_file(data_dir: Path, path: str, field: str, *, what: str = "file") -> Path:
+    """A path a client gave, resolved inside the data folder; anything else is refused with one message,
+    whether or not it exists, so a request tells nothing about the server's other files."""
+    found = inside(data_dir, path)
+    if found is None:
+        example = "train.jsonl" if what == "file" else "models/base"
+        raise InvalidInput(f"{field} must name a {what} under the data folder FT_DATA_DIR ({Path(data_dir).resolve()}):"
+                           f" give a path relative to it, such as {example}, and put the {what} there.")  # fmt: skip
+    return found
+
+
 class JobService:
     def __init__(self, *, jobs: Jobs, registry: Registry, ledger: CostLedger, db: Database, export: Exporter,
                  provider: Callable[[], OpenAIFineTuning], local: LocalTrainer | None = None,
@@ -114,7 +130,7 @@ class JobService:
 
     def _source(self, role: str, *, dataset_id: str | None, split: str | None, path: str | None, base_model: str,
                 method: str, skip_checks: bool, warnings: list[str], local: bool = False,
-                ) -> tuple[TrainingSource, bytes]:  # fmt: skip
+                data_dir: Path | None = None) -> tuple[TrainingSource, bytes]:  # fmt: skip
         if dataset_id is not None and path is not None:
             raise InvalidInput(f"Give the {role} data as a dataset or as a file, not both.")
         if dataset_id is not None:
@@ -125,7 +141,7 @@ class JobService:
                           "test"), content_hash=dataset["content_hash"])  # fmt: skip
         else:
             assert path is not None
-            file = Path(path).expanduser()
+            file = Path(path).expanduser() if data_dir is None else data_file(data_dir, path, f"{role}_file")
             if not file.is_file():
                 raise InvalidInput(f"The {role} file {path!r} does not exist (or is not a file): give a JSONL file.")
             data = file.read_bytes()
@@ -150,8 +166,10 @@ class JobService:
              split: str | None = None, validation_file: str | None = None, validation_dataset: str | None = None,
              validation_split: str | None = None, method: Any = "supervised", hyperparameters: dict[str, Any] | None
              = None, skip_checks: bool = False, provider: str = "openai", training_config: dict[str, Any] | None
-             = None, **fields: Any) -> Plan:  # fmt: skip
-        """Validates a job request and its files against OpenAI's rules and estimates its cost; records nothing."""
+             = None, data_dir: Path | None = None, **fields: Any) -> Plan:  # fmt: skip
+        """Validates a job request and its files against OpenAI's rules and estimates its cost; records nothing.
+        With `data_dir` (a request over HTTP), the files and a local base_model folder must lie inside it;
+        without (the CLI, which runs as the user), any file the user can read is taken."""
         if not isinstance(base_model, str) or not base_model.strip():
             raise InvalidInput("base_model is required: the model to fine-tune, e.g. gpt-4o-mini-2024-07-18.")
         if training_file is None and dataset_id is None:
@@ -159,20 +177,20 @@ class JobService:
         if provider == "local":
             return self._plan_local(base_model, training_file=training_file, dataset_id=dataset_id, split=split,
                                     training_config=training_config or {}, skip_checks=skip_checks, method=method,
-                                    **fields)  # fmt: skip
+                                    data_dir=data_dir, **fields)  # fmt: skip
         # validate the cheap fields first, on a placeholder source
         JobSpec.validate(base_model=base_model, training=TrainingSource("file"), method=method,
                          hyperparameters=hyperparameters, **fields)  # fmt: skip
         warnings: list[str] = []
         training, train_bytes = self._source("training", dataset_id=dataset_id, split=split, path=training_file,
                                              base_model=base_model, method=method, skip_checks=skip_checks,
-                                             warnings=warnings)  # fmt: skip
+                                             warnings=warnings, data_dir=data_dir)  # fmt: skip
         files = {"training": train_bytes}
         validation = None
         if validation_file is not None or validation_dataset is not None:
             validation, files["validation"] = self._source(
                 "validation", dataset_id=validation_dataset, split=validation_split, path=validation_file,
-                base_model=base_model, method=method, skip_checks=skip_checks, warnings=warnings,
+                base_model=base_model, method=method, skip_checks=skip_checks, warnings=warnings, data_dir=data_dir,
             )  # fmt: skip
         spec = JobSpec.validate(base_model=base_model, training=training, validation=validation, method=method,
                                 hyperparameters=hyperparameters, **fields)  # fmt: skip
@@ -182,17 +200,22 @@ class JobService:
 
     def _plan_local(
         self, base_model: str, *, training_file: str | None, dataset_id: str | None, split: str | None,
-        training_config: dict[str, Any], skip_checks: bool, method: Any, **fields: Any,
+        training_config: dict[str, Any], skip_checks: bool, method: Any, data_dir: Path | None = None,
+        **fields: Any,
     ) -> Plan:  # fmt: skip
         if method != "supervised":
             raise InvalidInput("Local jobs train supervised (SFT) only.")
+        if data_dir is not None and base_model.startswith(LOCAL_PATH_PREFIXES):
+            # a folder the training script would load: inside the data folder, given to the script resolved
+            base_model = str(data_file(data_dir, base_model, "base_model", what="folder"))
         config = LocalTrainingConfig.validate(base_model=base_model, **training_config)
         warnings: list[str] = []
         training, data = self._source("training", dataset_id=dataset_id, split=split, path=training_file,
                                       base_model=base_model, method="supervised", skip_checks=skip_checks,
-                                      warnings=warnings, local=True)  # fmt: skip
+                                      warnings=warnings, local=True, data_dir=data_dir)  # fmt: skip
         spec = JobSpec.validate(base_model=base_model, training=training, provider="local",
                                 local_config=config.as_dict(), **fields)  # fmt: skip
+        self.local.files(spec.job_id)  # a job id that is no folder inside the runs folder: refused before recording
         return Plan(spec, self.estimate_local(config, training.tokens, training.examples), {"training": data},
                     warnings)  # fmt: skip
 
@@ -292,8 +315,8 @@ class JobService:
         try:
             data = (files or {}).get("training") or self._files_for(job, "training")
             reading = self.local.start(job.job_id, LocalTrainingConfig.validate(**job.hyperparameters), data)
-        except (RuleViolation, OSError) as e:
-            detail = e.detail if isinstance(e, RuleViolation) else f"the training process could not start: {e}"
+        except (DomainError, OSError) as e:
+            detail = e.detail if isinstance(e, DomainError) else f"the training process could not start: {e}"
             self._change(job.job_id, outcome, lambda j: j.fail_locally("start_failed", detail, actor=actor),
                          what="Recording the failure")  # fmt: skip
             return
@@ -392,14 +415,17 @@ class JobService:
         return outcome
 
     def publish_to_ollama(self, job_id: str, name: str, *, actor: str, host: str | None = None,
-                          system: str | None = None, base: str | None = None) -> Outcome:  # fmt: skip
-        """Uploads a local run's export to Ollama (blobs by digest, then create) and records where it is."""
+                          api_key: str | None = None, system: str | None = None,
+                          base: str | None = None) -> Outcome:  # fmt: skip
+        """Uploads a local run's export to Ollama (blobs by digest, then create) and records where it is.
+        `host` is the caller's choice: over HTTP a configured endpoint's URL, whose own key `api_key` is."""
         job = self.jobs.load(self.resolve(job_id))
         job.check_publishable()
         config = LocalTrainingConfig.validate(**job.hyperparameters)
         export = ollama_adapter.Export.find(job.fine_tuned_model or "", config.export)
-        host = host or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
-        client = ollama.Client(host=host)
+        if host is None:  # no endpoint chosen: the `ollama` package's own defaults
+            host, api_key = os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434", os.environ.get("OLLAMA_API_KEY")
+        client = ollama_adapter.client(host, api_key)
         try:
             published = ollama_adapter.publish(client, name, export, config.chat_template, system=system, base=base)
         except ollama.ResponseError as e:

@@ -663,7 +663,10 @@ class JobEventOut(BaseModel):
 
 class PublishIn(Request_):
     name: str = Field(min_length=1, max_length=200, examples=["support-bot:v3"], description="The Ollama model name")
-    host: str | None = Field(None, description="Ollama's URL (default: OLLAMA_HOST, else http://127.0.0.1:11434)")
+    endpoint: str = Field("ollama", max_length=200, description="The name of an Ollama endpoint configured on "
+                          "the server (FT_ENDPOINTS; `ollama` is OLLAMA_HOST, else http://127.0.0.1:11434)")
+    host: str | None = Field(None, description="Not taken over HTTP (a client never picks the address the server "
+                             "calls): give endpoint")  # fmt: skip
     system: str | None = Field(None, max_length=20_000, description="The SYSTEM prompt of the Modelfile")
     base: str | None = Field(None, description="LoRA exports: the base model Ollama has, e.g. llama3.2:1b")
 
@@ -702,8 +705,9 @@ class EvaluationIn(Request_):
     cost: Decimal | None = Field(None, ge=0, description="Cost per inference where a prediction gives none")
     predictions: list[dict[str, Any]] | None = Field(None, description="Offline evaluation: {example_id?, "
                                                      "prediction, reference, label?, latency_ms?, cost?} each")
-    endpoint: str | None = Field(None, description="Live run: an OpenAI-compatible base URL the model is served at "
-                                 "(its key from the server's OPENAI_API_KEY); give dataset_id instead of predictions")
+    endpoint: str | None = Field(None, max_length=200, examples=["openai"], description="Live run: the name of an "
+                                 "endpoint configured on the server (FT_ENDPOINTS; `openai` and `ollama` always), "
+                                 "which gets its own key; give dataset_id instead of predictions")  # fmt: skip
     dataset_id: str | None = Field(None, description="Live run: the dataset build whose split is sent")
     split: Literal["train", "test", "all"] = "test"
     concurrency: int = Field(4, ge=1, le=256, description="Live run: requests at a time")

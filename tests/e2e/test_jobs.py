@@ -33,9 +33,10 @@ def sandbox() -> Iterator[Sandbox]:
 
 
 @pytest.fixture
-def api(runtime: Runtime, sandbox: Sandbox) -> Iterator[TestClient]:
+def api(runtime: Runtime, sandbox: Sandbox, tmp_path: Path) -> Iterator[TestClient]:
     runtime.openai_settings = sandbox.settings
-    app = create_app(Settings(database_url=runtime.config.url, read_wait_seconds=0.3, poll_jobs=False), runtime)
+    app = create_app(Settings(database_url=runtime.config.url, read_wait_seconds=0.3, poll_jobs=False,
+                              data_dir=tmp_path), runtime)  # the tests' training files are the data folder's
     with TestClient(app) as c:
         yield c
 

@@ -121,7 +121,8 @@ def test_the_demo_runs_the_whole_lifecycle_on_the_configured_store(database_url:
 
 def test_the_server_polls_unfinished_jobs_in_the_background(runtime: Runtime, tmp_path: Path) -> None:
     with SandboxServer(timing=Timing(validate=0.2, queue=0.2, train=0.5)) as sandbox:
-        env = {"OPENAI_BASE_URL": sandbox.base_url, "OPENAI_API_KEY": SECRET_KEY, "FT_JOB_POLL_SECONDS": "0.1"}
+        env = {"OPENAI_BASE_URL": sandbox.base_url, "OPENAI_API_KEY": SECRET_KEY, "FT_JOB_POLL_SECONDS": "0.1",
+               "FT_DATA_DIR": str(tmp_path)}
         log: list[str] = []
         with running_server(runtime.config.url, extra_env=env, log=log) as base, httpx2.Client(base_url=base) as c:
             r = c.post("/v1/jobs", json={"base_model": BASE, "training_file": str(chat_file(tmp_path / "t.jsonl",

@@ -17,11 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from api.evaluation_runs import run_live
+from api.http.app import create_app
 from api.runtime import Runtime
+from api.settings import Settings
 from domain.errors import RuleViolation
-from tests.support.openai_sandbox import Sandbox, running_sandbox
+from tests.support.openai_sandbox import SECRET_KEY, Sandbox, running_sandbox
 
 FT_CLI = str(Path(sys.executable).parent / "ft-cli")
 N = 200
@@ -102,9 +105,12 @@ def test_an_endpoint_that_is_down_gets_a_clear_message_and_the_run_resumes(
     assert run.predicted_now == N and runtime.evaluation("down")["status"] == "completed"
 
 
-def test_a_live_run_over_http_and_its_refusals(client, runtime: Runtime, stand_in: Sandbox) -> None:  # noqa: ANN001
+def test_a_live_run_over_http_and_its_refusals(runtime: Runtime, stand_in: Sandbox) -> None:
+    settings = Settings(database_url=runtime.config.url, read_wait_seconds=0.3, poll_jobs=False,
+                        endpoints={"stand-in": {"base_url": stand_in.server.base_url, "api_key": SECRET_KEY}})
+    client = TestClient(create_app(settings, runtime))
     body = {"evaluation_id": "http-run", "model": "support-bot", "model_type": "fine_tuned", "modes": ["exact"],
-            "endpoint": stand_in.server.base_url, "dataset_id": "tickets", "split": "all", "concurrency": 8}
+            "endpoint": "stand-in", "dataset_id": "tickets", "split": "all", "concurrency": 8}
     r = client.post("/v1/evaluations", json=body, headers={"X-Actor": "alice"})
     assert r.status_code == 201 and r.json()["metrics"]["n"] == N, r.text
     both = client.post("/v1/evaluations", json=body | {"evaluation_id": "x", "predictions": []})

@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.local_jobs import LocalTrainer
+from adapters.sandbox.server import OllamaServer
 from api.http.app import create_app
 from api.runtime import Runtime
 from api.settings import Settings
@@ -48,12 +49,22 @@ def run_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def local(database_url: str, tmp_path: Path, run_env: dict[str, str]) -> Iterator[tuple[TestClient, Runtime]]:
+def ollama_stand_in() -> OllamaServer:
+    """Not started: a test starts it (its port is known already, so the server can be configured with it)."""
+    return OllamaServer()
+
+
+@pytest.fixture
+def local(database_url: str, tmp_path: Path, run_env: dict[str, str], tiny_model: Path,
+          ollama_stand_in: OllamaServer) -> Iterator[tuple[TestClient, Runtime]]:  # fmt: skip
     Runtime.init_schema(database_url)
     rt = Runtime.open(database_url, local_trainer=LocalTrainer(tmp_path / "runs", env=run_env))
     rt.collect_examples(examples(), actor="alice")
     rt.build_dataset(actor="alice", dataset_id="adding", min_rating=4, train_ratio=0.8, seed=1)
-    app = create_app(Settings(database_url=database_url, read_wait_seconds=0.3, poll_jobs=False), rt)
+    # The tiny model's folder lies in the data folder; publishing goes to the stand-in, configured by name.
+    settings = Settings(database_url=database_url, read_wait_seconds=0.3, poll_jobs=False, data_dir=tiny_model.parent,
+                        endpoints={"test-ollama": {"base_url": ollama_stand_in.root_url, "kind": "ollama"}})
+    app = create_app(settings, rt)
     try:
         with TestClient(app) as client:
             yield client, rt
@@ -195,21 +206,19 @@ def test_bad_local_training_settings_get_clear_errors_and_record_nothing(
 
 
 def test_a_finished_local_job_is_published_to_ollama_by_digest_and_named_for_evaluation(
-    local: tuple[TestClient, Runtime], tiny_model: Path
+    local: tuple[TestClient, Runtime], tiny_model: Path, ollama_stand_in: OllamaServer
 ) -> None:
     import hashlib
 
-    from adapters.sandbox.server import OllamaServer
-
     client, _ = local
     job = start(client, tiny_model)
-    early = client.post(f"/v1/jobs/{job['job_id']}/publish", json={"name": "tiny-adder:v1", "host": "http://x"})
+    early = client.post(f"/v1/jobs/{job['job_id']}/publish", json={"name": "tiny-adder:v1", "endpoint": "test-ollama"})
     assert early.status_code == 409 and "only a job that succeeded" in early.json()["detail"]
     wait_for_exit(job)
     done = sync(client, job["job_id"])
-    with OllamaServer() as ollama:
+    with ollama_stand_in as ollama:
         r = client.post(f"/v1/jobs/{job['job_id']}/publish", headers=ALICE,
-                        json={"name": "tiny-adder:v1", "host": ollama.root_url, "system": "You add numbers."})
+                        json={"name": "tiny-adder:v1", "endpoint": "test-ollama", "system": "You add numbers."})
         assert r.status_code == 200, r.text
         published = r.json()["published"]
         assert published == {"ollama_model": "tiny-adder:v1", "host": ollama.root_url, "family": "chatml",
@@ -221,10 +230,10 @@ def test_a_finished_local_job_is_published_to_ollama_by_digest_and_named_for_eva
         assert {"model.safetensors", "config.json", "tokenizer.json"} <= set(model["files"])
         assert model["template"].startswith("{{ if .System }}<|im_start|>system") and model["system"]
         assert model["parameters"] == {"stop": ["<|im_start|>", "<|im_end|>"]}
-        bad = client.post(f"/v1/jobs/{job['job_id']}/publish", json={"name": "no spaces allowed", "host":
-                                                                      ollama.root_url})  # fmt: skip
+        bad = client.post(f"/v1/jobs/{job['job_id']}/publish", json={"name": "no spaces allowed", "endpoint":
+                                                                      "test-ollama"})  # fmt: skip
         assert bad.status_code == 409 and "invalid model name" in bad.json()["detail"]
-    down = client.post(f"/v1/jobs/{job['job_id']}/publish", json={"name": "tiny-adder:v2", "host": ollama.root_url})
+    down = client.post(f"/v1/jobs/{job['job_id']}/publish", json={"name": "tiny-adder:v2", "endpoint": "test-ollama"})
     assert down.status_code == 409 and "Ollama is not reachable" in down.json()["detail"]
     last = client.get(f"/v1/jobs/{job['job_id']}/events").json()[-1]
     assert last["type"] == "Published" and last["actor"] == "alice"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 from uuid import uuid4
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from api.evaluation_runs import run_live
-from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
+from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, get_settings, read
 from api.http.schemas import (
     AttachIn,
     CompareIn,
@@ -19,6 +18,7 @@ from api.http.schemas import (
     PredictionPage,
     Problem,
 )
+from api.settings import Settings
 from domain.errors import InvalidInput
 from projections.evaluations import list_evaluations, predictions
 
@@ -28,21 +28,25 @@ ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Probl
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EvaluationOut, responses=ERRORS)
-async def evaluate(body: EvaluationIn, cmd: CommandDep) -> EvaluationOut:
+async def evaluate(body: EvaluationIn, cmd: CommandDep,
+                   settings: Annotated[Settings, Depends(get_settings)]) -> EvaluationOut:  # fmt: skip
     """Offline evaluation: scores the given predictions in the chosen modes and records the evaluation,
     every prediction and the metrics (frozen in the completion event); every bad prediction is listed.
-    Live run (`endpoint` and `dataset_id`): sends the split to the model through the `openai` SDK at the
-    given concurrency, records every prediction with its latency, tokens and cost, and completes; posting
-    the same `evaluation_id` again resumes a run that stopped."""
+    Live run (`endpoint`, the name of an endpoint configured on the server, and `dataset_id`): sends the
+    split to the model through the `openai` SDK with that endpoint's own key at the given concurrency,
+    records every prediction with its latency, tokens and cost, and completes; posting the same
+    `evaluation_id` again resumes a run that stopped. A URL is refused: the server never sends a key to an
+    address a client chose."""
     if body.endpoint is not None or body.dataset_id is not None:
         if body.endpoint is None or body.dataset_id is None or body.predictions is not None:
             raise InvalidInput("A live run takes endpoint and dataset_id (and no predictions); an offline "
                                "evaluation takes predictions.")  # fmt: skip
+        endpoint = settings.endpoint(body.endpoint, field="endpoint")  # a name, never a client's URL
         evaluation_id = body.evaluation_id or "live-" + uuid4().hex[:12]
-        await read(run_live, cmd.runtime, model=body.model, endpoint=body.endpoint, dataset_id=body.dataset_id,
-                   split=body.split, api_key=os.environ.get("OPENAI_API_KEY"), concurrency=body.concurrency,
+        await read(run_live, cmd.runtime, model=body.model, endpoint=endpoint.chat_url, dataset_id=body.dataset_id,
+                   split=body.split, api_key=endpoint.key, concurrency=body.concurrency,
                    evaluation_id=evaluation_id, model_type=body.model_type, modes=body.modes,
-                   actor=cmd.actor)  # fmt: skip
+                   actor=cmd.actor, endpoint_name=body.endpoint)  # fmt: skip
         return EvaluationOut(**await read(cmd.runtime.evaluation, evaluation_id))
     if body.predictions is None:
         raise InvalidInput("Give predictions (an offline evaluation) or endpoint and dataset_id (a live run).")

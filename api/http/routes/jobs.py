@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
+from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, get_settings, read
 from api.http.schemas import (
     CancelIn,
     EstimateOut,
@@ -28,12 +28,14 @@ from api.http.schemas import (
 )
 from api.jobs import Outcome, ProviderRefused
 from api.runtime import Runtime
-from domain.errors import NotFound
+from api.settings import Settings
+from domain.errors import InvalidInput, NotFound
 from projections.jobs import get_job, job_for_model, list_jobs
 
 router = APIRouter(tags=["jobs"])
 JobId = Annotated[str, Path(description="Our job id, or the provider's (ftjob-...)")]
 ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 #: what the event-sourcing library keeps in every event, and the job id (already in the path)
 _LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic", "job_id", "actor"}
 
@@ -51,16 +53,17 @@ def _job_out(runtime: Runtime, job_id: str, outcome: Outcome | None = None) -> J
 
 @router.post("/v1/jobs", status_code=status.HTTP_201_CREATED, response_model=JobOut | EstimateOut, responses={
     **ERRORS, 200: {"model": EstimateOut, "description": "dry_run: the estimate, nothing recorded"}})  # fmt: skip
-async def create_job(body: JobIn, cmd: CommandDep) -> Any:
+async def create_job(body: JobIn, cmd: CommandDep, settings: SettingsDep) -> Any:
     """Checks the training data against OpenAI's rules, estimates its cost (tokens x epochs x the training
     price in force), records the job, pre-registers a TRAINING version, uploads the files and submits the
     job. A provider that is down leaves the job `created` (`pending` says why): the next sync submits it.
     A provider that refuses fine-tuning (403 training_not_available) answers 409 and the job is kept as
-    `refused`."""
+    `refused`. `training_file`, `validation_file` and a local `base_model` folder are paths inside the
+    server's data folder (FT_DATA_DIR)."""
     runtime = cmd.runtime
     fields = body.model_dump(exclude={"dry_run", "reason", "hyperparameters"}, exclude_none=True)
     fields["hyperparameters"] = body.hyperparameters.model_dump(exclude_none=True)
-    plan = await read(runtime.job_service.plan, **fields)
+    plan = await read(runtime.job_service.plan, **fields, data_dir=settings.data_dir)
     if body.dry_run:
         estimate = EstimateOut(**plan.estimate.as_dict(), examples=plan.spec.training.examples, warnings=plan.warnings)
         return JSONResponse(estimate.model_dump(mode="json"), status_code=200)
@@ -128,12 +131,18 @@ async def cancel(job_id: JobId, cmd: CommandDep, body: CancelIn | None = None) -
 
 
 @router.post("/v1/jobs/{job_id}/publish", response_model=JobOut, responses=ERRORS)
-async def publish(job_id: JobId, body: PublishIn, cmd: CommandDep) -> JobOut:
-    """Publishes a local run's export to Ollama through its HTTP API: every file as a blob by its digest,
-    then the model with its family's template, stop parameters and system prompt. The job records the
-    name, so evaluation can reach the model at Ollama's OpenAI-compatible /v1/chat/completions."""
+async def publish(job_id: JobId, body: PublishIn, cmd: CommandDep, settings: SettingsDep) -> JobOut:
+    """Publishes a local run's export to the configured Ollama endpoint `endpoint` through its HTTP API:
+    every file as a blob by its digest, then the model with its family's template, stop parameters and
+    system prompt. The job records the name, so evaluation can reach the model at Ollama's
+    OpenAI-compatible /v1/chat/completions."""
+    if body.host is not None:
+        raise InvalidInput("host is not taken over HTTP: give endpoint, the name of an Ollama endpoint configured "
+                           "on the server (FT_ENDPOINTS; `ollama` is OLLAMA_HOST).")  # fmt: skip
+    endpoint = settings.endpoint(body.endpoint, field="endpoint", kind="ollama")
     outcome = await run_in_threadpool(cmd.runtime.job_service.publish_to_ollama, job_id, body.name, actor=cmd.actor,
-                                      host=body.host, system=body.system, base=body.base)  # fmt: skip
+                                      host=endpoint.base_url, api_key=endpoint.key, system=body.system,
+                                      base=body.base)  # fmt: skip
     return await read(_job_out, cmd.runtime, outcome.job.job_id, outcome)
 
 
