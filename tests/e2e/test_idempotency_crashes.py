@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -183,30 +183,34 @@ def test_what_the_library_wraps_is_classified_by_its_cause_and_a_programming_err
 
 
 @pytest.fixture
-def hanging_store(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
+def hanging_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Runtime], threading.Event]]:
     release = threading.Event()
 
-    def head(*_: object) -> int:
-        release.wait(10)  # bounded: a check that never returns while the test runs
-        return 0
+    def hang(runtime: Runtime) -> threading.Event:
+        def head(*_: object) -> int:
+            release.wait(10)  # bounded: a check that never returns while the test runs
+            return 0
 
-    monkeypatch.setattr(runtime.engine.log, "head", head)
+        monkeypatch.setattr(runtime.engine.log, "head", head)
+        return release
+
     try:
-        yield release
+        yield hang
     finally:
         release.set()
 
 
 def test_healthz_says_degraded_with_503_while_the_store_check_hangs_and_ok_once_it_answers(
-    runtime: Runtime, hanging_store: threading.Event
+    runtime: Runtime, hanging_store: Callable[[Runtime], threading.Event]
 ) -> None:
     app = create_app(Settings(database_url=runtime.config.url, poll_jobs=False, follow_projections=False), runtime)
     with TestClient(app) as c:
-        for _ in range(2):  # the second call shares the hanging check instead of starting another
+        release = hanging_store(runtime)
+        for _ in range(2):  # a second call answers too, while the first check still hangs
             r = c.get("/healthz")
             assert r.status_code == 503 and r.json()["status"] == "degraded"
             assert r.json()["store"] == runtime.config.dialect and "did not answer" in r.json()["detail"]
-        assert not hanging_store.is_set()  # answered while the check was still hanging
-        hanging_store.set()
+        assert not release.is_set()  # answered while the check was still hanging
+        release.set()
         ok = c.get("/healthz")
         assert ok.status_code == 200 and ok.json()["status"] == "ok"
