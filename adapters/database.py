@@ -19,7 +19,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from adapters.store import StoreConfig
+from adapters.store import DEFAULT_POOL_TIMEOUT, StoreConfig
 from projections.database import Database, Dialect, Row
 
 
@@ -126,14 +126,17 @@ class SQLiteDatabase:
 class PostgresDatabase:
     dialect: Dialect = "postgresql"
 
-    def __init__(self, conninfo: str, *, max_size: int = 20) -> None:
+    def __init__(self, conninfo: str, *, max_size: int = 20, timeout: float = DEFAULT_POOL_TIMEOUT) -> None:
+        # A bounded wait for a connection, and a connection the server dropped (restart,
+        # admin shutdown) checked and replaced before use: an outage answers 503 fast.
         self.pool = ConnectionPool(
             conninfo,
             min_size=1,
             max_size=max_size,
             kwargs={"row_factory": dict_row, "autocommit": True},
             open=True,
-            timeout=30,
+            timeout=timeout,
+            check=ConnectionPool.check_connection,
         )
 
     @contextmanager
@@ -174,4 +177,4 @@ def open_database(config: StoreConfig) -> Database:
     if config.dialect == "sqlite":
         assert config.sqlite_path is not None
         return SQLiteDatabase(config.sqlite_path)
-    return PostgresDatabase(config.conninfo())
+    return PostgresDatabase(config.conninfo(), timeout=config.pool_timeout)

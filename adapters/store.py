@@ -10,7 +10,8 @@ one database, so a projection can commit its view and its position together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -18,6 +19,8 @@ from urllib.parse import unquote, urlsplit
 from psycopg.conninfo import make_conninfo
 
 DEFAULT_DATABASE_URL = "sqlite:///.ft/events.sqlite3"
+#: seconds a PostgreSQL request waits for a pooled connection, or to connect, before it fails (503)
+DEFAULT_POOL_TIMEOUT = 5.0
 
 
 class StoreConfigError(ValueError):
@@ -34,6 +37,7 @@ class StoreConfig:
     user: str = ""
     password: str = ""
     dbname: str = ""
+    pool_timeout: float = DEFAULT_POOL_TIMEOUT
 
     @property
     def display_url(self) -> str:
@@ -43,6 +47,9 @@ class StoreConfig:
         auth = f"{self.user}:***@" if self.password else (f"{self.user}@" if self.user else "")
         return f"postgresql://{auth}{self.host}:{self.port}/{self.dbname}"
 
+    def with_pool_timeout(self, seconds: float | None) -> StoreConfig:
+        return self if seconds is None else replace(self, pool_timeout=seconds)
+
     def eventsourcing_env(self, *, create_table: bool) -> dict[str, str]:
         env = {"CREATE_TABLE": "y" if create_table else "n"}
         if self.dialect == "sqlite":
@@ -51,6 +58,8 @@ class StoreConfig:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(self.sqlite_path),
                 "SQLITE_LOCK_TIMEOUT": "30",
+                # the library's recorder, plus the Idempotency-Key mark in the insert's transaction
+                "APPLICATION_RECORDER_TOPIC": "adapters.sqlite_recorder:MarkingSQLiteRecorder",
             }
         # POSTGRES_ENABLE_DB_FUNCTIONS stays off: with it, readers may skip ids
         # that are not yet committed and tracking is dropped (GUIDE.md section 5).
@@ -63,14 +72,26 @@ class StoreConfig:
             "POSTGRES_PASSWORD": self.password,
             "POSTGRES_POOL_SIZE": "10",
             "POSTGRES_MAX_OVERFLOW": "20",
+            # 9.5 reads POSTGRES_CONNECT_TIMEOUT (whole seconds) as the pool's wait for a
+            # connection (its default is 30 s); the recorder uses it for libpq's connect too.
+            "POSTGRES_CONNECT_TIMEOUT": str(max(1, math.ceil(self.pool_timeout))),
+            # a pooled connection the server dropped (restart, admin shutdown) is checked and
+            # replaced before use, instead of failing the request
+            "POSTGRES_PRE_PING": "y",
             # the library's recorder, minus the pipelined insert that can deadlock on large batches
             "APPLICATION_RECORDER_TOPIC": "adapters.pg_recorder:UnpipelinedApplicationRecorder",
         }
 
     def conninfo(self) -> str:
         return make_conninfo(
-            host=self.host, port=self.port, user=self.user or None, password=self.password or None, dbname=self.dbname
-        )
+            host=self.host, port=self.port, user=self.user or None, password=self.password or None,
+            dbname=self.dbname, connect_timeout=connect_timeout(self.pool_timeout),
+        )  # fmt: skip
+
+
+def connect_timeout(pool_timeout: float) -> int:
+    """libpq's connect_timeout: whole seconds, at least 2 (libpq reads 1 as 2)."""
+    return max(2, math.ceil(pool_timeout))
 
 
 def parse_database_url(url: str | None) -> StoreConfig:

@@ -85,10 +85,11 @@ class Runtime:
         create_schema: bool | None = None,
         openai_settings: OpenAISettings | None = None,
         local_trainer: LocalTrainer | None = None,
+        pool_timeout: float | None = None,
     ) -> Runtime:
         """Opens the store. The schema is created here only on SQLite (one embedded
         file, zero setup); PostgreSQL workers start with table creation off."""
-        config = parse_database_url(database_url)
+        config = parse_database_url(database_url).with_pool_timeout(pool_timeout)
         if create_schema is None:
             create_schema = config.dialect == "sqlite"
         if config.sqlite_path is not None:

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from adapters import outbound
-from adapters.store import DEFAULT_DATABASE_URL, parse_database_url
+from adapters.idempotency import DEFAULT_LEASE_SECONDS
+from adapters.store import DEFAULT_DATABASE_URL, DEFAULT_POOL_TIMEOUT, parse_database_url
 from domain.errors import InvalidInput
 
 MIN_TOKEN_LENGTH = 16
@@ -147,6 +148,15 @@ class Settings(BaseSettings):
     )
     projection_interval: float = Field(0.2, gt=0, le=60, description="seconds between background catch-ups")
     read_wait_seconds: float = Field(5.0, ge=0, le=60, description="how long a read waits for min_position")
+    db_pool_timeout: float = Field(
+        DEFAULT_POOL_TIMEOUT, gt=0, le=60,
+        description="seconds a request waits for a PostgreSQL connection (and to connect) before answering 503",
+    )  # fmt: skip
+    idempotency_lease_seconds: float = Field(
+        DEFAULT_LEASE_SECONDS, ge=1, le=300,
+        description="how long a running request holds its Idempotency-Key before a retry may take it over "
+        "(renewed while the request runs)",
+    )  # fmt: skip
     follow_projections: bool = Field(
         True,
         description="keep projections current in this server; false when `ft-cli projections run` workers do "

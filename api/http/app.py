@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        opened = runtime or Runtime.open(settings.database_url)
+        opened = runtime or Runtime.open(settings.database_url, pool_timeout=settings.db_pool_timeout)
         app.state.runtime = opened
         try:
             opened.engine.catch_up()

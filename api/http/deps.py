@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +18,8 @@ from api.http.errors import ApiProblem
 from api.runtime import Runtime
 from api.settings import Settings
 from projections.rows import format_ts
+
+log = logging.getLogger(__name__)
 
 ANONYMOUS = "anonymous"
 T = TypeVar("T")
@@ -73,10 +77,15 @@ class CommandContext:
             result = command()
             recorded = result.recorded  # type: ignore[attr-defined]
             if recorded is not None:
-                if settle:
-                    self.runtime.engine.reach(recorded.position)
-                else:
-                    self.runtime.engine.poke()
+                try:
+                    if settle:
+                        self.runtime.engine.reach(recorded.position)
+                    else:
+                        self.runtime.engine.poke()
+                except Exception as exc:
+                    # The command committed: it answers its success. The follower brings the
+                    # projections up later; a read with min_position waits for them.
+                    log.warning("projections did not catch up after a command: %s: %s", type(exc).__name__, exc)
             return result
 
         return await run_in_threadpool(run_and_settle)
@@ -141,6 +150,13 @@ async def get_reader(
                 headers={"Retry-After": "1"},
             )  # fmt: skip
     return runtime
+
+
+async def within(seconds: float, fn: Callable[..., T], *args: Any) -> T:
+    """Runs blocking `fn` in a thread and waits at most `seconds` (TimeoutError after). The
+    thread is left to finish on its own: the thread pool's calls cannot be abandoned."""
+    future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    return await asyncio.wait_for(asyncio.shield(future), timeout=seconds)
 
 
 async def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

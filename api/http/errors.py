@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
-from eventsourcing.persistence import OperationalError
+import psycopg
+from eventsourcing import persistence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.idempotency import ReservationLost
 from domain.errors import (
     ConcurrentChange,
     DomainError,
@@ -32,6 +35,44 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (ConcurrentChange, 409),
     (PreconditionFailed, 412),
 ]
+
+
+#: Failures of the database itself (down, restarting, unreachable, pool exhausted, locked),
+#: not of a request: eventsourcing's wrappers and psycopg's (psycopg_pool's errors are
+#: psycopg OperationalErrors). Integrity, data and programming errors are not among them.
+_STORE_FAILURES: tuple[type[BaseException], ...] = (
+    persistence.OperationalError,
+    persistence.InterfaceError,
+    persistence.InternalError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.InternalError,
+)
+_BASE_ERRORS = (persistence.DatabaseError, persistence.PersistenceError, psycopg.DatabaseError, psycopg.Error)
+_SQLITE_BUSY = ("locked", "busy", "unable to open", "disk i/o")
+#: how long a client should wait before retrying after a store failure
+STORE_RETRY_AFTER = "2"
+
+
+def is_store_failure(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps) says the database did not answer."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, _STORE_FAILURES) or type(exc) in _BASE_ERRORS:  # a bare wrapper: cause unknown
+            return True
+        if isinstance(exc, sqlite3.OperationalError) and any(w in str(exc).lower() for w in _SQLITE_BUSY):
+            return True
+        exc = exc.__cause__  # type: ignore[assignment]
+    return False
+
+
+STORE_UNAVAILABLE = (
+    "store-unavailable",
+    "Store unavailable",
+    "The database did not answer in time. A command without an Idempotency-Key may or may not have been "
+    "recorded; retry with the same Idempotency-Key to get its answer without recording it twice.",
+)
 
 
 class ApiProblem(Exception):
@@ -74,6 +115,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def api_problem(_: Request, exc: ApiProblem) -> JSONResponse:
         return problem(exc.status, exc.slug, exc.title, exc.detail, headers=exc.headers)
 
+    @app.exception_handler(ReservationLost)
+    async def reservation_lost(_: Request, exc: ReservationLost) -> JSONResponse:
+        return problem(
+            409, "idempotency-key-taken-over", "Request taken over",
+            "This request ran past its Idempotency-Key lease and a retry with the same key took it over; "
+            "this one recorded nothing. The retry's answer is the one that counts.",
+        )  # fmt: skip
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
@@ -94,16 +143,19 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(exc, "headers", None),
         )  # fmt: skip
 
-    @app.exception_handler(OperationalError)
-    async def store_busy(_: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("store unavailable: %s", exc)
-        return problem(
-            503, "store-unavailable", "Store unavailable",
-            "The event store is busy or unreachable; nothing was recorded. Retry shortly.",
-            headers={"Retry-After": "1"},
-        )  # fmt: skip
-
-    @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if is_store_failure(exc):
+            return store_unavailable(exc)
         log.exception("unexpected error")
         return problem(500, "internal-error", "Internal error", "An unexpected error occurred; see the server log.")
+
+    # Database errors get their own handlers (answered without a traceback in the log);
+    # anything else still reaches the catch-all, which checks what it wraps.
+    for cls in (persistence.PersistenceError, psycopg.Error, sqlite3.Error, Exception):
+        app.add_exception_handler(cls, unexpected)
+
+
+def store_unavailable(exc: BaseException) -> JSONResponse:
+    """503 with Retry-After: the database is down, restarting, unreachable or locked."""
+    log.warning("store unavailable: %s: %s", type(exc).__name__, exc)
+    return problem(503, *STORE_UNAVAILABLE, headers={"Retry-After": STORE_RETRY_AFTER})

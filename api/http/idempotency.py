@@ -6,32 +6,39 @@ different request reusing the key) and the complete response (to store it).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.idempotency import StoredResponse
-from api.http.deps import resolve_actor
-from api.http.errors import PROBLEM_JSON, ApiProblem
+from adapters.idempotency import IdempotencyStore, Reservation, StoredResponse, current_reservation
+from api.http.deps import resolve_actor, within
+from api.http.errors import PROBLEM_JSON, ApiProblem, is_store_failure, store_unavailable
+
+log = logging.getLogger(__name__)
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255
 #: response headers worth replaying
 KEPT_HEADERS = {"content-type", "etag", "location"}
+#: how long storing or releasing a key may delay an answer when the store does not answer
+BOOKKEEPING_SECONDS = 1.0
 
 
-async def _send_problem(send: Send, status: int, slug: str, title: str, detail: str) -> None:
-    body = json.dumps({"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())],
-        }
-    )
+async def _send_problem(
+    send: Send, status: int, slug: str, title: str, detail: str, *, headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> None:  # fmt: skip
+    problem = {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail, **extra}
+    body = json.dumps(problem).encode()
+    raw = [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())]
+    raw += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -64,12 +71,15 @@ class IdempotencyMiddleware:
             return await self.app(scope, receive, send)  # the route answers 401 and records nothing
 
         body = await _read_body(receive)
-        digest = hashlib.sha256()
-        for part in (scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1")):
-            digest.update(part.encode() + b"\0")
-        digest.update(body)
         store = app_state.runtime.idempotency
-        outcome = await run_in_threadpool(store.begin, actor, key, digest.hexdigest())
+        lease = app_state.settings.idempotency_lease_seconds
+        fingerprint = request_hash(scope["method"], scope["path"], scope.get("query_string", b""), body)
+        try:
+            outcome = await run_in_threadpool(store.begin, actor, key, fingerprint, lease=lease)
+        except Exception as exc:
+            if not is_store_failure(exc):
+                raise
+            return await store_unavailable(exc)(scope, receive, send)
 
         if outcome.kind == "replay":
             assert outcome.response is not None
@@ -82,8 +92,20 @@ class IdempotencyMiddleware:
         if outcome.kind == "in_progress":
             return await _send_problem(
                 send, 409, "idempotency-key-in-progress", "Request in progress",
-                "A request with this Idempotency-Key is still being processed; retry in a moment.",
+                f"A request with this Idempotency-Key is still being processed; retry in {outcome.retry_after} s "
+                "(a request that died is taken over once its lease runs out).",
+                headers={"retry-after": str(outcome.retry_after)},
             )  # fmt: skip
+        if outcome.kind == "committed":
+            return await _send_problem(
+                send, 409, "idempotency-key-committed", "Request already recorded",
+                f"The request with this Idempotency-Key was recorded (up to log position {outcome.position}), "
+                "but its answer was lost when the server stopped; it is not recorded again. Read the result "
+                f"with min_position={outcome.position}.",
+                position=outcome.position,
+            )  # fmt: skip
+        reservation = outcome.reservation
+        assert reservation is not None
 
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
 
@@ -101,24 +123,57 @@ class IdempotencyMiddleware:
             elif message["type"] == "http.response.body":
                 captured["body"] += message.get("body", b"")
 
+        # The recorders read the reservation from this context (it reaches the thread pool).
+        token = current_reservation.set(reservation)
+        renewing = asyncio.create_task(_renew(store, reservation, lease))
         try:
             await self.app(scope, replay_body, capture)
         except BaseException:
-            await run_in_threadpool(store.release, actor, key)
+            await _bounded(store.release, reservation)
             raise
+        finally:
+            renewing.cancel()
+            current_reservation.reset(token)
         if captured["status"] >= 500:  # our failure, not an answer: let a retry run the request again
-            await run_in_threadpool(store.release, actor, key)
+            await _bounded(store.release, reservation)  # kept if it committed; left to its lease if the store is down
         else:
             kept = {
                 k.decode("latin-1"): v.decode("latin-1")
                 for k, v in captured["headers"]
                 if k.decode("latin-1").lower() in KEPT_HEADERS
             }
-            await run_in_threadpool(
-                store.complete, actor, key, StoredResponse(captured["status"], kept, captured["body"])
-            )
+            await _bounded(store.complete, reservation, StoredResponse(captured["status"], kept, captured["body"]))
         await send({"type": "http.response.start", "status": captured["status"], "headers": captured["headers"]})
         await send({"type": "http.response.body", "body": captured["body"]})
+
+
+async def _renew(store: IdempotencyStore, reservation: Reservation, lease: float) -> None:
+    """Keeps a long request's key: renews its lease every third of it while it runs."""
+    while True:
+        await asyncio.sleep(lease / 3)
+        try:
+            if not await run_in_threadpool(store.renew, reservation, lease=lease):
+                return  # taken over: the recorder refuses this request's commit
+        except Exception as exc:  # the store is down: the lease runs out, a retry takes over
+            log.warning("could not renew an Idempotency-Key lease: %s", type(exc).__name__)
+
+
+async def _bounded(fn: Callable[..., Any], *args: Any) -> None:
+    """Bookkeeping after the request: never turns its answer into an error, and waits at most
+    a moment for a store that does not answer (the lease then frees the key)."""
+    try:
+        await within(BOOKKEEPING_SECONDS, fn, *args)
+    except Exception as exc:
+        log.warning("Idempotency-Key bookkeeping (%s) failed: %s", fn.__name__, type(exc).__name__)
+
+
+def request_hash(method: str, path: str, query: bytes, body: bytes) -> str:
+    """What tells a retry (same hash) from another request reusing its key."""
+    digest = hashlib.sha256()
+    for part in (method, path, query.decode("latin-1")):
+        digest.update(part.encode() + b"\0")
+    digest.update(body)
+    return digest.hexdigest()
 
 
 async def _read_body(receive: Receive) -> bytes:

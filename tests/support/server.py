@@ -17,11 +17,15 @@ UVICORN_READY = "Application startup complete"
 
 @contextmanager
 def process_until_ready(
-    cmd: list[str], *, ready: str, env: dict[str, str], timeout: float = 120
-) -> Iterator[list[str]]:
+    cmd: list[str], *, ready: str, env: dict[str, str], timeout: float = 120,
+    started: list[subprocess.Popen[str]] | None = None,
+) -> Iterator[list[str]]:  # fmt: skip
     """Starts `cmd` and returns once it prints `ready` on stderr: no polling, no sleeping.
-    Yields the lines it has printed on stderr so far (the list grows as it prints)."""
+    Yields the lines it has printed on stderr so far (the list grows as it prints).
+    `started` receives the process (for tests that kill it)."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if started is not None:
+        started.append(proc)
     lines: queue.Queue[str | None] = queue.Queue()
     log: list[str] = []
 
@@ -52,14 +56,15 @@ def process_until_ready(
 
 @contextmanager
 def running_server(
-    database_url: str, *, extra_env: dict[str, str] | None = None, log: list[str] | None = None
-) -> Iterator[str]:
+    database_url: str, *, extra_env: dict[str, str] | None = None, log: list[str] | None = None,
+    started: list[subprocess.Popen[str]] | None = None,
+) -> Iterator[str]:  # fmt: skip
     """`ft-cli serve` on a free port; yields its base URL. `log` receives what it prints on stderr."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")}
     env |= {"FT_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1"} | (extra_env or {})
     cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with process_until_ready(cmd, ready=UVICORN_READY, env=env) as printed:
+    with process_until_ready(cmd, ready=UVICORN_READY, env=env, started=started) as printed:
         try:
             yield f"http://127.0.0.1:{port}"
         finally:
