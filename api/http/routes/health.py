@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from api.http.deps import read
+from api.http.responses import errors
 from api.http.schemas import HealthOut
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=errors(503))
 
 
 @router.get("/healthz", response_model=HealthOut)

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.http.deps import ReaderDep, read
-from api.http.schemas import Problem, ProjectionOut, RebuildOut
+from api.http.responses import COMMAND, READ, errors
+from api.http.schemas import ProjectionOut, RebuildOut
 
-router = APIRouter(prefix="/v1/projections", tags=["projections"])
+router = APIRouter(prefix="/v1/projections", tags=["projections"], responses=READ)
 
 
 @router.get("", response_model=list[ProjectionOut])
@@ -20,7 +21,7 @@ async def list_projections(runtime: ReaderDep) -> list[ProjectionOut]:
     ]
 
 
-@router.post("/{name}/rebuild", response_model=RebuildOut, responses={404: {"model": Problem}})
+@router.post("/{name}/rebuild", response_model=RebuildOut, responses=COMMAND | errors(404))
 async def rebuild(
     runtime: ReaderDep, name: Annotated[str, Path(description="deployments, registry or audit")]
 ) -> RebuildOut:
