@@ -9,8 +9,8 @@ from eventsourcing.persistence import OperationalError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from domain.errors import (
     ConcurrentChange,
@@ -61,9 +61,9 @@ def allowed_methods(request: Request) -> str:
     """Every method the routes of this path take: the `Allow` of a 405 (Starlette names only the first
     route's, and a path served by two routes, e.g. GET and POST, takes both)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        if route.matches(request.scope)[0] != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
+    for route in iter_route_contexts(request.app.routes):  # the routes of included routers too
+        if route.path_regex.match(request.url.path):
+            methods |= route.methods or set()
     return ", ".join(sorted(methods))
 
 
