@@ -5,11 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.http.errors import install_error_handlers
+from api.http.errors import BodyTooLarge, http_problem, install_error_handlers
 from api.http.idempotency import IdempotencyMiddleware
+from api.http.responses import add_components
 from api.http.routes import (
     ab_tests,
     audit,
@@ -45,6 +50,43 @@ an audit trail of every change, and deployment status at any past time.
 MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
+class BodySizeLimit:
+    """Refuses a body over `limit` bytes with a problem+json 413, whether its Content-Length says so up
+    front or its chunks add up to it, and whoever reads it (a route, or the Idempotency-Key middleware).
+    Instead of FastAPI's `max_body_size`, whose limiter answers in plain text outside the error handlers."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.limit:
+            return await http_problem(Request(scope), BodyTooLarge(self.limit))(scope, receive, send)
+        received, started = 0, False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise BodyTooLarge(self.limit)  # inside a route, the error handlers answer it
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except BodyTooLarge as exc:  # raised outside the error handlers (the Idempotency-Key middleware)
+            if started:
+                raise
+            await http_problem(Request(scope), exc)(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -73,15 +115,22 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
     )
     app.state.settings = settings
     if runtime is not None:
         app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodySizeLimit, limit=MAX_BODY_BYTES)  # outermost: it also limits what idempotency reads
     modules = (models, deployments, audit, registry, prices, costs, ab_tests, examples, datasets, jobs,
                evaluations, projections, health)
     for module in modules:
         app.include_router(module.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:  # generated once, then completed with the shared components
+            add_components(FastAPI.openapi(app))
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

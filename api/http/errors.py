@@ -11,6 +11,7 @@ from eventsourcing import persistence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.idempotency import ReservationLost
@@ -83,11 +84,41 @@ class ApiProblem(Exception):
         self.status, self.slug, self.title, self.detail, self.headers = status, slug, title, detail, headers
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """A request body over the size limit (raised while the body is read; see app.BodySizeLimit)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body is over {limit // 2**20} MiB: send it in smaller batches.")
+
+
 def problem(
     status: int, slug: str, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
     body = {"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the routes of this path take: the `Allow` of a 405 (Starlette names only the first
+    route's, and a path served by two routes, e.g. GET and POST, takes both)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):  # the routes of included routers too
+        if route.path_regex.match(request.url.path):
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
+def http_problem(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Routing and protocol errors (unknown path, method not allowed, body too large) as problem+json."""
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
+    detail = "No such endpoint: see /docs for the API." if exc.status_code == 404 else str(exc.detail)
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:
+        allow = allowed_methods(request)
+        headers, detail = {"Allow": allow}, f"This endpoint takes {allow}."
+    return problem(
+        exc.status_code, f"http-{exc.status_code}", titles.get(exc.status_code, "HTTP error"), detail, headers=headers
+    )
 
 
 def status_for(error: DomainError) -> int:
@@ -135,13 +166,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(422, "invalid-input", "Invalid input", detail, errors=items)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "Not found", 405: "Method not allowed"}
-        detail = "No such endpoint: see /docs for the API." if exc.status_code == 404 else str(exc.detail)
-        return problem(
-            exc.status_code, f"http-{exc.status_code}", titles.get(exc.status_code, "HTTP error"), detail,
-            headers=getattr(exc, "headers", None),
-        )  # fmt: skip
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return http_problem(request, exc)
 
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         if is_store_failure(exc):

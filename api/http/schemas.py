@@ -133,6 +133,24 @@ class EndTestIn(Request_):
     reason: Reason = None
 
 
+class SampleIn(BaseModel):
+    """One A/B sample: documented here; the service validates each sample and lists every bad one."""
+
+    sample_id: str = Field(description="Client-chosen and unique in the test: a retry is not counted twice")
+    arm: Literal["a", "b"] | None = Field(None, description="Or give the arm's model")
+    model: str | None = None
+    correct: bool | None = Field(None, description="Default: prediction compared with reference (match_mode)")
+    prediction: str | None = None
+    reference: str | None = None
+    latency_ms: float = Field(0, ge=0)
+    cost: Decimal = Field(Decimal(0), ge=0, description="USD")
+    at: datetime | None = Field(None, description="Default: now")
+
+
+class SampleBatchIn(BaseModel):
+    samples: list[SampleIn] = Field(max_length=10_000)
+
+
 class ChatMessageIn(BaseModel):
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str

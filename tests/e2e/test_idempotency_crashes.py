@@ -200,7 +200,7 @@ def hanging_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Runtime
         release.set()
 
 
-def test_healthz_says_degraded_with_503_while_the_store_check_hangs_and_ok_once_it_answers(
+def test_healthz_answers_503_store_unavailable_while_the_store_check_hangs_and_ok_once_it_answers(
     runtime: Runtime, hanging_store: Callable[[Runtime], threading.Event]
 ) -> None:
     app = create_app(Settings(database_url=runtime.config.url, poll_jobs=False, follow_projections=False), runtime)
@@ -208,7 +208,7 @@ def test_healthz_says_degraded_with_503_while_the_store_check_hangs_and_ok_once_
         release = hanging_store(runtime)
         for _ in range(2):  # a second call answers too, while the first check still hangs
             r = c.get("/healthz")
-            assert r.status_code == 503 and r.json()["status"] == "degraded"
+            assert r.status_code == 503 and r.json()["type"] == "/problems/store-unavailable"
             assert r.json()["store"] == runtime.config.dialect and "did not answer" in r.json()["detail"]
         assert not release.is_set()  # answered while the check was still hanging
         release.set()

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Path, Query, Request, status
 
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
 from api.http.errors import ApiProblem
+from api.http.responses import COMMAND, READ, errors, json_body
 from api.http.schemas import (
     ABTestIn,
     ABTestOut,
     ABTestPage,
     AssignmentOut,
     EndTestIn,
-    Problem,
+    SampleBatchIn,
     SamplesOut,
     WinnerOut,
 )
@@ -24,9 +25,10 @@ from domain.ab_testing import TestConfig, assign, validate_test_id
 from domain.errors import NotFound
 from projections.ab_stats import get_test, list_tests
 
-router = APIRouter(prefix="/v1/ab-tests", tags=["ab-tests"])
+router = APIRouter(prefix="/v1/ab-tests", tags=["ab-tests"], responses=READ)
 TestId = Annotated[str, Path(description="The test's id")]
-ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+ERRORS = errors(404, 409)
+COMMAND_ERRORS = COMMAND | ERRORS
 
 
 def test_out(found: dict[str, Any], statistics: dict[str, Any]) -> ABTestOut:
@@ -40,7 +42,7 @@ def test_out(found: dict[str, Any], statistics: dict[str, Any]) -> ABTestOut:
     )  # fmt: skip
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ABTestOut, responses=ERRORS)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ABTestOut, responses=COMMAND_ERRORS)
 async def create_test(body: ABTestIn, cmd: CommandDep) -> ABTestOut:
     """Creates a test of model_a (control) against model_b (variant)."""
     weights = body.weights.model_dump() if body.weights else {}
@@ -93,7 +95,9 @@ async def assignment(
     return AssignmentOut(test_id=test_id, unit=unit, arm=arm, model=config.model_of(arm))
 
 
-@router.post("/{test_id}/samples", response_model=SamplesOut, responses=ERRORS)
+@router.post(
+    "/{test_id}/samples", response_model=SamplesOut, responses=COMMAND_ERRORS, openapi_extra=json_body(SampleBatchIn)
+)
 async def record_samples(test_id: TestId, request: Request, cmd: CommandDep) -> SamplesOut:
     """Records a batch of up to 10,000 samples as one event; sample ids already counted come back in
     `duplicates`. An invalid batch is refused whole, listing every bad sample. Statistics follow in
@@ -114,7 +118,7 @@ async def record_samples(test_id: TestId, request: Request, cmd: CommandDep) -> 
     return SamplesOut(accepted=r.accepted, duplicates=r.duplicates, position=r.recorded and r.recorded.position)
 
 
-@router.post("/{test_id}/conclude", response_model=ABTestOut, responses=ERRORS)
+@router.post("/{test_id}/conclude", response_model=ABTestOut, responses=COMMAND_ERRORS)
 async def conclude(test_id: TestId, body: EndTestIn, cmd: CommandDep) -> ABTestOut:
     """Computes the result over every sample recorded so far and freezes it in the event."""
     await cmd.run(lambda: cmd.runtime.conclude_ab_test(test_id, actor=cmd.actor, reason=body.reason))
@@ -122,7 +126,7 @@ async def conclude(test_id: TestId, body: EndTestIn, cmd: CommandDep) -> ABTestO
     return test_out(found, found["statistics"])
 
 
-@router.post("/{test_id}/abandon", response_model=ABTestOut, responses=ERRORS)
+@router.post("/{test_id}/abandon", response_model=ABTestOut, responses=COMMAND_ERRORS)
 async def abandon(test_id: TestId, body: EndTestIn, cmd: CommandDep) -> ABTestOut:
     await cmd.run(lambda: cmd.runtime.ab.abandon(test_id, actor=cmd.actor, reason=body.reason))
     found = await read(cmd.runtime.ab_test, test_id)

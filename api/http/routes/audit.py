@@ -7,12 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from api.http.responses import READ
 from api.http.deps import ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
 from api.http.schemas import AuditPage
 from domain.errors import InvalidInput
 from projections.audit import AuditFilter, audited_event_types, query_audit
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=READ)
 
 
 @router.get("", response_model=AuditPage)

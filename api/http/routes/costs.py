@@ -10,13 +10,13 @@ from fastapi import APIRouter, Path, Query, Request, status
 
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
 from api.http.errors import ApiProblem
+from api.http.responses import COMMAND, READ, errors, json_body
 from api.http.schemas import (
     CostSummaryOut,
     InferenceBatchIn,
     InferenceCostsOut,
     InferencesOut,
     ModelCostsOut,
-    Problem,
     RoiIn,
     RoiOut,
     TrainingCostIn,
@@ -28,14 +28,14 @@ from projections.costs import cost_summary, inference_costs, job_cost, model_cos
 from projections.roi_inputs import roi_report
 from projections.rows import format_ts
 
-router = APIRouter(tags=["costs"])
+router = APIRouter(tags=["costs"], responses=READ)
 
 
 @router.post(
     "/v1/training-costs",
     status_code=status.HTTP_201_CREATED,
     response_model=TrainingCostOut,
-    responses={409: {"model": Problem}, 422: {"model": Problem}},
+    responses=COMMAND | errors(409),
 )
 async def record_training_cost(body: TrainingCostIn, cmd: CommandDep) -> TrainingCostOut:
     """Records a job's training cost. Without `total_cost` it is priced from the catalog at the job's
@@ -53,7 +53,7 @@ async def record_training_cost(body: TrainingCostIn, cmd: CommandDep) -> Trainin
     )  # fmt: skip
 
 
-@router.get("/v1/costs/jobs/{job_id}", response_model=TrainingCostOut, responses={404: {"model": Problem}})
+@router.get("/v1/costs/jobs/{job_id}", response_model=TrainingCostOut, responses=errors(404))
 async def get_job_cost(runtime: ReaderDep, job_id: Annotated[str, Path()]) -> TrainingCostOut:
     found = await read(job_cost, runtime.db, job_id)
     if found is None:
@@ -61,7 +61,7 @@ async def get_job_cost(runtime: ReaderDep, job_id: Annotated[str, Path()]) -> Tr
     return TrainingCostOut(**found)
 
 
-@router.get("/v1/costs/models/{name}", response_model=ModelCostsOut, responses={404: {"model": Problem}})
+@router.get("/v1/costs/models/{name}", response_model=ModelCostsOut, responses=errors(404))
 async def get_model_costs(runtime: ReaderDep, name: Annotated[str, Path()]) -> ModelCostsOut:
     """A model's training cost and jobs, and its inference totals."""
     found = await read(model_costs, runtime.db, name)
@@ -73,17 +73,8 @@ async def get_model_costs(runtime: ReaderDep, name: Annotated[str, Path()]) -> M
 @router.post(
     "/v1/inferences",
     response_model=InferencesOut,
-    responses={400: {"model": Problem}, 422: {"model": Problem, "description": "Every invalid record, by index"}},
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": InferenceBatchIn.model_json_schema(ref_template="#/components/schemas/{model}")
-                }
-            },
-        }
-    },
+    responses=COMMAND,
+    openapi_extra=json_body(InferenceBatchIn),
 )
 async def record_inferences(request: Request, cmd: CommandDep) -> InferencesOut:
     """Records a batch of up to 10,000 inferences as one event. A record whose id is already
@@ -124,7 +115,7 @@ async def get_cost_summary(
     return CostSummaryOut(**summary)
 
 
-@router.post("/v1/costs/roi", response_model=RoiOut, responses={409: {"model": Problem}, 422: {"model": Problem}})
+@router.post("/v1/costs/roi", response_model=RoiOut, responses=COMMAND | errors(409))
 async def roi(body: RoiIn, runtime: ReaderDep) -> RoiOut:
     """ROI and break-even of a fine-tune. With `model` (and `base_model`) the training cost and the costs
     per call come from the ledger, unless given; the answer says which inputs came from where."""

@@ -7,16 +7,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
-from api.http.schemas import DatasetDetailOut, DatasetIn, DatasetPage, Problem
+from api.http.responses import COMMAND, READ, errors
+from api.http.schemas import DatasetDetailOut, DatasetIn, DatasetPage
 from projections.datasets import list_datasets
 
-router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=READ)
 DatasetId = Annotated[str, Path(description="The dataset's id")]
-ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+ERRORS = errors(404, 409)
 MEDIA = {"openai": "application/jsonl", "jsonl": "application/jsonl", "alpaca": "application/json"}
+FILE = {200: {"description": "The file: JSON Lines, or (alpaca) a JSON array", "content": {
+    "application/jsonl": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "array"}}}}}  # fmt: skip
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetDetailOut, responses=ERRORS)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetDetailOut, responses=COMMAND | ERRORS)
 async def build(body: DatasetIn, cmd: CommandDep) -> DatasetDetailOut:
     """Filters the collected examples, validates them (seed rules, chat format, token limit), removes
     duplicates, splits train/test deterministically from the ratio and seed, and records the build:
@@ -49,7 +52,7 @@ async def get_stats(dataset_id: DatasetId, runtime: ReaderDep) -> dict:
     return (await read(runtime.dataset, dataset_id))["stats"]
 
 
-@router.get("/{dataset_id}/export", responses=ERRORS, response_class=Response)
+@router.get("/{dataset_id}/export", responses=ERRORS | FILE, response_class=Response)
 async def export(
     dataset_id: DatasetId,
     runtime: ReaderDep,

@@ -8,12 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from api.http.deps import ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
-from api.http.schemas import DeploymentOut, DeploymentPage, Problem
+from api.http.responses import READ, errors
+from api.http.schemas import DeploymentOut, DeploymentPage
 from domain.errors import NotFound
 from domain.registry import validate_model_name
 from projections.deployments import current_status, status_as_of
 
-router = APIRouter(prefix="/v1/deployments", tags=["deployments"])
+router = APIRouter(prefix="/v1/deployments", tags=["deployments"], responses=READ)
 
 AsOf = Annotated[
     datetime | None,
@@ -43,7 +44,7 @@ async def list_deployments(
     return DeploymentPage(as_of=when, items=items, next_cursor=next_cursor)
 
 
-@router.get("/{name}", response_model=DeploymentOut, responses={404: {"model": Problem}})
+@router.get("/{name}", response_model=DeploymentOut, responses=errors(404))
 async def get_deployment(
     runtime: ReaderDep, name: Annotated[str, Path(description="Model name")], as_of: AsOf = None
 ) -> DeploymentOut:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, status
 
 from api.evaluation_runs import run_live
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, get_settings, read
+from api.http.responses import COMMAND, READ, errors
 from api.http.schemas import (
     AttachIn,
     CompareIn,
@@ -16,18 +17,17 @@ from api.http.schemas import (
     EvaluationOut,
     EvaluationPage,
     PredictionPage,
-    Problem,
 )
 from api.settings import Settings
 from domain.errors import InvalidInput
 from projections.evaluations import list_evaluations, predictions
 
-router = APIRouter(prefix="/v1/evaluations", tags=["evaluations"])
+router = APIRouter(prefix="/v1/evaluations", tags=["evaluations"], responses=READ)
 EvaluationId = Annotated[str, Path(description="The evaluation's id")]
-ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+ERRORS = errors(404, 409)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=EvaluationOut, responses=ERRORS)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=EvaluationOut, responses=COMMAND | ERRORS)
 async def evaluate(body: EvaluationIn, cmd: CommandDep,
                    settings: Annotated[Settings, Depends(get_settings)]) -> EvaluationOut:  # fmt: skip
     """Offline evaluation: scores the given predictions in the chosen modes and records the evaluation,
@@ -81,7 +81,7 @@ async def get_predictions(
     return PredictionPage(items=items, next_cursor=next_cursor)
 
 
-@router.post("/compare", responses=ERRORS)
+@router.post("/compare", responses=COMMAND | ERRORS)
 async def compare(body: CompareIn, cmd: CommandDep) -> dict[str, Any]:
     """Candidate against base on the same test set: accuracy with a paired 95% interval and McNemar's exact
     test on paired correctness, BLEU/ROUGE-L deltas, latency and cost deltas, and the ROI when a training
@@ -94,7 +94,7 @@ async def compare(body: CompareIn, cmd: CommandDep) -> dict[str, Any]:
     return await read(cmd.runtime.compare_evaluations, body.base, body.candidate, roi=roi)
 
 
-@router.post("/{evaluation_id}/attach", responses=ERRORS)
+@router.post("/{evaluation_id}/attach", responses=COMMAND | ERRORS)
 async def attach(evaluation_id: EvaluationId, body: AttachIn, cmd: CommandDep) -> dict[str, Any]:
     """Sets a registry version's accuracy from this evaluation, and links the evaluation, in one registry
     event (`VersionEvaluated`, in the audit trail)."""

@@ -10,19 +10,19 @@ from fastapi import APIRouter, Path, Query, Request
 
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
 from api.http.errors import ApiProblem
-from api.http.schemas import ExampleBatchIn, ExamplePage, ExamplesOut, Problem, RatedOut, RatingIn
+from api.http.responses import COMMAND, READ, errors, json_body
+from api.http.schemas import ExampleBatchIn, ExamplePage, ExamplesOut, RatedOut, RatingIn
 from domain.dataset_service import ExamplesRecorded
 from projections.examples import ExampleFilter, list_examples
 
-router = APIRouter(prefix="/v1/examples", tags=["examples"])
-SCHEMA = ExampleBatchIn.model_json_schema(ref_template="#/components/schemas/{model}")
+router = APIRouter(prefix="/v1/examples", tags=["examples"], responses=READ)
 
 
 @router.post(
     "",
     response_model=ExamplesOut,
-    responses={400: {"model": Problem}, 422: {"model": Problem, "description": "Every invalid example, by index"}},
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": SCHEMA}}}},
+    responses=COMMAND,
+    openapi_extra=json_body(ExampleBatchIn),
 )
 async def collect_examples(request: Request, cmd: CommandDep) -> ExamplesOut:
     """Collects a batch of up to 10,000 examples as one event. Ids already stored come back in
@@ -43,7 +43,7 @@ async def collect_examples(request: Request, cmd: CommandDep) -> ExamplesOut:
     return ExamplesOut(accepted=r.accepted, duplicates=r.duplicates, position=r.recorded and r.recorded.position)
 
 
-@router.post("/{example_id}/rating", response_model=RatedOut, responses={404: {"model": Problem}})
+@router.post("/{example_id}/rating", response_model=RatedOut, responses=COMMAND | errors(404))
 async def rate(example_id: Annotated[str, Path()], body: RatingIn, cmd: CommandDep) -> RatedOut:
     """Changes an example's rating (the last rating counts; every change stays in the log)."""
     r = await cmd.run(lambda: cmd.runtime.rate_example(example_id, body.rating, actor=cmd.actor, reason=body.reason))

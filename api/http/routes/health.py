@@ -6,15 +6,16 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
+from api.http.errors import problem
+from api.http.responses import errors
 from api.http.schemas import HealthOut
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=errors(503))
 
 #: the store check's budget, so /healthz answers well within a second on a busy machine
 STORE_CHECK_SECONDS = 0.5
@@ -43,17 +44,7 @@ def _probe(runtime: Any) -> tuple[int, int]:
     return head, sum(s.quarantined for s in statuses)
 
 
-class HealthDegradedOut(BaseModel):
-    status: Literal["degraded"]
-    store: str
-    detail: str
-
-
-@router.get(
-    "/healthz",
-    response_model=HealthOut,
-    responses={503: {"model": HealthDegradedOut, "description": "The service is up but its store does not answer"}},
-)
+@router.get("/healthz", response_model=HealthOut)
 async def healthz(request: Request) -> HealthOut | JSONResponse:
     runtime = request.app.state.runtime
     check = _store_check(request.app.state, lambda: _probe(runtime))
@@ -64,8 +55,7 @@ async def healthz(request: Request) -> HealthOut | JSONResponse:
             f"the store did not answer within {STORE_CHECK_SECONDS} s" if isinstance(exc, TimeoutError)
             else f"the store failed: {type(exc).__name__}"
         )  # fmt: skip
-        return JSONResponse(
-            {"status": "degraded", "store": runtime.config.dialect, "detail": detail},
-            status_code=503, headers={"Retry-After": "2"},
-        )  # fmt: skip
+        # the service is up but degraded: the same problem+json as every other 503
+        return problem(503, "store-unavailable", "Store unavailable", detail, headers={"Retry-After": "2"},
+                       store=runtime.config.dialect)  # fmt: skip
     return HealthOut(status="ok", store=runtime.config.dialect, head=head, quarantined=quarantined)

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, get_settings, read
+from api.http.responses import COMMAND, READ, errors
 from api.http.schemas import (
     CancelIn,
     EstimateOut,
@@ -23,7 +24,6 @@ from api.http.schemas import (
     JobOut,
     JobPage,
     ModelDeletedOut,
-    Problem,
     PublishIn,
 )
 from api.jobs import Outcome, ProviderRefused
@@ -32,9 +32,10 @@ from api.settings import Settings
 from domain.errors import InvalidInput, NotFound
 from projections.jobs import get_job, job_for_model, list_jobs
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], responses=READ)
 JobId = Annotated[str, Path(description="Our job id, or the provider's (ftjob-...)")]
-ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+ERRORS = errors(404, 409)
+COMMAND_ERRORS = COMMAND | ERRORS
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 #: what the event-sourcing library keeps in every event, and the job id (already in the path)
 _LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic", "job_id", "actor"}
@@ -52,7 +53,7 @@ def _job_out(runtime: Runtime, job_id: str, outcome: Outcome | None = None) -> J
 
 
 @router.post("/v1/jobs", status_code=status.HTTP_201_CREATED, response_model=JobOut | EstimateOut, responses={
-    **ERRORS, 200: {"model": EstimateOut, "description": "dry_run: the estimate, nothing recorded"}})  # fmt: skip
+    **COMMAND_ERRORS, 200: {"model": EstimateOut, "description": "dry_run: the estimate, nothing recorded"}})  # fmt: skip
 async def create_job(body: JobIn, cmd: CommandDep, settings: SettingsDep) -> Any:
     """Checks the training data against OpenAI's rules, estimates its cost (tokens x epochs x the training
     price in force), records the job, pre-registers a TRAINING version, uploads the files and submits the
@@ -115,7 +116,7 @@ async def get_events(job_id: JobId, runtime: ReaderDep) -> list[JobEventOut]:
     return await read(history)
 
 
-@router.post("/v1/jobs/{job_id}/sync", response_model=JobOut, responses=ERRORS)
+@router.post("/v1/jobs/{job_id}/sync", response_model=JobOut, responses=COMMAND_ERRORS)
 async def sync(job_id: JobId, cmd: CommandDep) -> JobOut:
     """Reads the job at its provider and records what is new (nothing, if nothing is); submits a job the
     provider has not accepted yet; settles a finished one (registry version, training cost)."""
@@ -123,14 +124,14 @@ async def sync(job_id: JobId, cmd: CommandDep) -> JobOut:
     return await read(_job_out, cmd.runtime, outcome.job.job_id, outcome)
 
 
-@router.post("/v1/jobs/{job_id}/cancel", response_model=JobOut, responses=ERRORS)
+@router.post("/v1/jobs/{job_id}/cancel", response_model=JobOut, responses=COMMAND_ERRORS)
 async def cancel(job_id: JobId, cmd: CommandDep, body: CancelIn | None = None) -> JobOut:
     reason = body.reason if body else None
     outcome = await run_in_threadpool(cmd.runtime.job_service.cancel, job_id, actor=cmd.actor, reason=reason)
     return await read(_job_out, cmd.runtime, outcome.job.job_id, outcome)
 
 
-@router.post("/v1/jobs/{job_id}/publish", response_model=JobOut, responses=ERRORS)
+@router.post("/v1/jobs/{job_id}/publish", response_model=JobOut, responses=COMMAND_ERRORS)
 async def publish(job_id: JobId, body: PublishIn, cmd: CommandDep, settings: SettingsDep) -> JobOut:
     """Publishes a local run's export to the configured Ollama endpoint `endpoint` through its HTTP API:
     every file as a blob by its digest, then the model with its family's template, stop parameters and

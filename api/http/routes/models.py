@@ -8,12 +8,12 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from api.http.deps import CommandDep, GuardedCommandDep, ReaderDep, decode_cursor, encode_cursor, read
 from api.http.errors import ApiProblem
+from api.http.responses import COMMAND, READ, errors
 from api.http.schemas import (
     DeployedOut,
     DeployRequest,
     ModelDetailOut,
     ModelPage,
-    Problem,
     RegisteredOut,
     RegisterVersionRequest,
     RollbackRequest,
@@ -29,15 +29,13 @@ from domain.registry import parse_status, validate_model_name
 from domain.registry_service import Deployed
 from projections import registry as listing
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=READ)
 
 ModelName = Annotated[str, Path(description="1 to 64 characters of A-Za-z0-9._-")]
-ERRORS = {
-    404: {"model": Problem, "description": "Unknown model or version"},
-    409: {"model": Problem, "description": "Not allowed in the current state, or a concurrent change"},
-    412: {"model": Problem, "description": "If-Match does not match the model's current ETag"},
-    422: {"model": Problem, "description": "Invalid input"},
-}
+#: reads of one model or version; commands; and commands that take If-Match (deploy, rollback, status)
+ERRORS = errors(404)
+COMMAND_ERRORS = COMMAND | errors(404, 409)
+GUARDED_ERRORS = COMMAND_ERRORS | errors(412)
 
 
 def _etag(recorded: Recorded, response: Response) -> None:
@@ -65,7 +63,9 @@ def _deployed(result: Deployed, response: Response) -> DeployedOut:
     )
 
 
-@router.post("/{name}/versions", status_code=status.HTTP_201_CREATED, responses=ERRORS, response_model=RegisteredOut)
+@router.post(
+    "/{name}/versions", status_code=status.HTTP_201_CREATED, responses=COMMAND_ERRORS, response_model=RegisteredOut
+)
 async def register_version(
     name: ModelName, body: RegisterVersionRequest, cmd: CommandDep, response: Response
 ) -> RegisteredOut:
@@ -152,7 +152,7 @@ async def get_version(
     return VersionOut(**found)
 
 
-@router.post("/{name}/versions/{v}/status", responses=ERRORS, response_model=StatusChangedOut | DeployedOut)
+@router.post("/{name}/versions/{v}/status", responses=GUARDED_ERRORS, response_model=StatusChangedOut | DeployedOut)
 async def set_status(
     name: ModelName,
     body: StatusChangeRequest,
@@ -180,7 +180,7 @@ async def set_status(
     )
 
 
-@router.post("/{name}/deploy", responses=ERRORS, response_model=DeployedOut)
+@router.post("/{name}/deploy", responses=GUARDED_ERRORS, response_model=DeployedOut)
 async def deploy(name: ModelName, body: DeployRequest, cmd: GuardedCommandDep, response: Response) -> DeployedOut:
     """Deploys a READY or ARCHIVED version and archives the one deployed before."""
     result = await cmd.run(
@@ -191,7 +191,7 @@ async def deploy(name: ModelName, body: DeployRequest, cmd: GuardedCommandDep, r
     return _deployed(result, response)
 
 
-@router.post("/{name}/rollback", responses=ERRORS, response_model=DeployedOut)
+@router.post("/{name}/rollback", responses=GUARDED_ERRORS, response_model=DeployedOut)
 async def rollback(name: ModelName, body: RollbackRequest, cmd: GuardedCommandDep, response: Response) -> DeployedOut:
     """Rolls back to an older version: the deployed one is ARCHIVED, the target DEPLOYED, in one event."""
     result = await cmd.run(

@@ -8,18 +8,19 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from api.http.deps import CommandDep, ReaderDep, read
-from api.http.schemas import PriceIn, PriceOut, PriceSetOut, Problem
+from api.http.responses import COMMAND, READ, errors
+from api.http.schemas import PriceIn, PriceOut, PriceSetOut
 from domain.errors import NotFound
 from domain.pricing import Price
 
-router = APIRouter(prefix="/v1/prices", tags=["prices"])
+router = APIRouter(prefix="/v1/prices", tags=["prices"], responses=READ)
 
 
 def price_out(p: Price) -> PriceOut:
     return PriceOut(model=p.pattern, effective_from=p.effective_from, source=p.source, read_on=p.read_on, **p.rates())
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=PriceSetOut, responses={422: {"model": Problem}})
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PriceSetOut, responses=COMMAND)
 async def set_price(body: PriceIn, cmd: CommandDep, response: Response) -> PriceSetOut:
     """Adds a price, or overrides one, from `effective_from` on. Costs recorded before keep their prices."""
     fields = body.model_dump(exclude={"model", "reason"})
@@ -29,7 +30,7 @@ async def set_price(body: PriceIn, cmd: CommandDep, response: Response) -> Price
     return PriceSetOut(price=price_out(result.price), position=result.recorded.position)
 
 
-@router.get("", response_model=list[PriceOut], responses={404: {"model": Problem}})
+@router.get("", response_model=list[PriceOut], responses=errors(404))
 async def list_prices(
     runtime: ReaderDep,
     as_of: Annotated[datetime | None, Query(description="In force at this time (default: now)")] = None,

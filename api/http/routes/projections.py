@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from api.http.deps import ReaderDep, read
+from api.http.responses import COMMAND, READ, errors
 from api.http.schemas import (
-    Problem,
     ProjectionOut,
     QuarantinedEventOut,
     ReapplyIn,
@@ -18,7 +18,7 @@ from api.http.schemas import (
 )
 from api.runtime import Runtime
 
-router = APIRouter(prefix="/v1/projections", tags=["projections"])
+router = APIRouter(prefix="/v1/projections", tags=["projections"], responses=READ)
 Name = Annotated[str, Path(description="A projection's name, as GET /v1/projections lists them")]
 #: quarantined events shown per projection in the listing
 SHOWN = 20
@@ -41,14 +41,14 @@ async def list_projections(runtime: ReaderDep) -> list[ProjectionOut]:
     return await read(_listing, runtime)
 
 
-@router.get("/{name}/quarantine", response_model=list[QuarantinedEventOut], responses={404: {"model": Problem}})
+@router.get("/{name}/quarantine", response_model=list[QuarantinedEventOut], responses=errors(404))
 async def quarantine(runtime: ReaderDep, name: Name) -> list[QuarantinedEventOut]:
     """Every event this projection quarantined, oldest first, with the error."""
     found = await read(runtime.engine.quarantined, name, limit=100_000)
     return [QuarantinedEventOut(**asdict(q)) for q in found]
 
 
-@router.post("/{name}/quarantine/reapply", response_model=ReapplyOut, responses={404: {"model": Problem}})
+@router.post("/{name}/quarantine/reapply", response_model=ReapplyOut, responses=COMMAND | errors(404))
 async def reapply(runtime: ReaderDep, name: Name, body: ReapplyIn | None = None) -> ReapplyOut:
     """Applies the quarantined events again (after a fix): those that now apply leave the quarantine,
     the others stay with their new error. They are applied after the events that followed them; where
@@ -58,7 +58,7 @@ async def reapply(runtime: ReaderDep, name: Name, body: ReapplyIn | None = None)
                       still_failing=[QuarantinedEventOut(**asdict(q)) for q in report.still_failing])  # fmt: skip
 
 
-@router.post("/{name}/rebuild", response_model=RebuildOut, responses={404: {"model": Problem}})
+@router.post("/{name}/rebuild", response_model=RebuildOut, responses=COMMAND | errors(404))
 async def rebuild(runtime: ReaderDep, name: Name) -> RebuildOut:
     """Replays the projection from position zero into fresh tables, then swaps them in;
     queries keep answering from the old tables meanwhile. Its quarantine is what fails this time."""

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.http.deps import ReaderDep, read
+from api.http.responses import READ
 from projections.registry import export_registry
 
-router = APIRouter(prefix="/v1/registry", tags=["registry"])
+router = APIRouter(prefix="/v1/registry", tags=["registry"], responses=READ)
 
 
 @router.get("/export")
