@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adapters.idempotency import StoredResponse
 from api.http.deps import resolve_actor
 from api.http.errors import PROBLEM_JSON, ApiProblem
+from domain.errors import InvalidInput
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255
@@ -60,8 +61,8 @@ class IdempotencyMiddleware:
                 headers.get(b"authorization", b"").decode("latin-1") or None,
                 headers.get(b"x-actor", b"").decode("latin-1") or None,
             )
-        except ApiProblem:
-            return await self.app(scope, receive, send)  # the route answers 401 and records nothing
+        except (ApiProblem, InvalidInput):
+            return await self.app(scope, receive, send)  # the route answers 401 or 422 and records nothing
 
         body = await _read_body(receive)
         digest = hashlib.sha256()

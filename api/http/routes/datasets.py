@@ -7,11 +7,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Response, status
 
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
-from api.http.schemas import DatasetDetailOut, DatasetIn, DatasetPage, Problem
+from api.http.schemas import DatasetDetailOut, DatasetIn, DatasetPage, Name, Problem
 from projections.datasets import list_datasets
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
-DatasetId = Annotated[str, Path(description="The dataset's id")]
+DatasetId = Annotated[Name, Path(description="The dataset's id")]
 ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
 MEDIA = {"openai": "application/jsonl", "jsonl": "application/jsonl", "alpaca": "application/json"}
 
