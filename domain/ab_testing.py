@@ -89,7 +89,8 @@ class TestConfig:
         min_samples = values["min_samples"]
         if isinstance(min_samples, bool) or not isinstance(min_samples, int) or not 1 <= min_samples <= MAX_COUNT:
             raise InvalidInput(
-                f"min_samples must be a whole number from 1 to {MAX_COUNT:,} (100+ is recommended), got {min_samples!r}."
+                f"min_samples must be a whole number from 1 to {MAX_COUNT:,} (100+ is recommended), "
+                f"got {min_samples!r}."
             )
         weights = [_number(k, values[k], maximum=MAX_WEIGHT) for k in ("weight_accuracy", "weight_latency",
                                                                        "weight_cost")]  # fmt: skip

@@ -184,7 +184,9 @@ def aware_time(field: str, value: Any) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise InvalidInput(f"{field} {value.isoformat()} is out of range: use a time from year 1 to 9999 in UTC.") from None
+        raise InvalidInput(
+            f"{field} {value.isoformat()} is out of range: use a time from year 1 to 9999 in UTC."
+        ) from None
 
 def utc_time(value: Any, now: datetime) -> datetime:
     """A record's `at` as an aware UTC datetime: ISO 8601 text (UTC when it has no offset), a
