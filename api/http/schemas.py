@@ -722,9 +722,10 @@ class JobEventOut(BaseModel):
 
 
 class PublishIn(Request_):
-    name: str = Field(min_length=1, max_length=200, examples=["support-bot:v3"], description="The Ollama model name")
+    name: Annotated[str, *NO_CONTROLS] = Field(min_length=1, max_length=200, examples=["support-bot:v3"],
+                                               description="The Ollama model name")  # fmt: skip
     host: str | None = Field(None, description="Ollama's URL (default: OLLAMA_HOST, else http://127.0.0.1:11434)")
-    system: str | None = Field(None, max_length=20_000, description="The SYSTEM prompt of the Modelfile")
+    system: Text | None = Field(None, max_length=20_000, description="The SYSTEM prompt of the Modelfile")
     base: str | None = Field(None, description="LoRA exports: the base model Ollama has, e.g. llama3.2:1b")
 
 

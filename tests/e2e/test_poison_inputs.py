@@ -339,3 +339,15 @@ def test_the_cli_refuses_values_past_the_limits_with_a_one_line_reason(database_
     assert done.exit_code == 1 and "not starting with a dot" in done.output, done.output
     listed = runner.invoke(app, ["list-models", "--json", *db])
     assert listed.exit_code == 0 and json.loads(listed.output) == [], listed.output
+
+
+def test_the_openapi_document_states_the_limits_the_domain_checks(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    tokens = schemas["TrainingCostIn"]["properties"]["training_tokens"]
+    assert (tokens["minimum"], tokens["maximum"]) == (0, MAX_TRAINING_TOKENS)
+    assert schemas["RegisterVersionRequest"]["properties"]["dataset_size"]["maximum"] == MAX_COUNT
+    test_id = schemas["ABTestIn"]["properties"]["test_id"]
+    assert test_id["pattern"] == "^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$"
+    cost = schemas["RegisterVersionRequest"]["properties"]["cost"]["anyOf"][0]["anyOf"][0]
+    assert cost["maximum"] == float(MAX_AMOUNT)
+    assert schemas["RegisterVersionRequest"]["properties"]["reason"]["anyOf"][0]["pattern"].startswith("^[^\\x00")
