@@ -62,6 +62,13 @@ Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), *NO_CONTROLS]
 Id = Annotated[str, Field(description=ID_RULE),
                *_refusing(lambda v: not _ID.fullmatch(v), ID_PATTERN, f"use {ID_RULE}")]  # fmt: skip
 Text = Annotated[str, *TEXT_CONTROLS]
+#: Documented only: the domain checks it, with a message that names the thing ("Invalid model name ...")
+ModelNameDoc = Annotated[str, Field(description=ID_RULE, json_schema_extra={"pattern": ID_PATTERN})]
+
+
+def _range_doc(low: Any, high: Any) -> Any:
+    """A range stated in OpenAPI and checked by the domain, whose message is the clearer one."""
+    return Field(json_schema_extra={"minimum": low, "maximum": high})
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
 VersionNumber = Annotated[int, Field(ge=1, le=MAX_COUNT)]
 Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
@@ -616,16 +623,12 @@ class Problem(BaseModel):
 
 
 class JobHyperparameters(Request_):
-    n_epochs: Annotated[int, Field(ge=1, le=50)] | Literal["auto"] | None = Field(
+    n_epochs: Annotated[int, _range_doc(1, 50)] | Literal["auto"] | None = Field(
         None, description="Default: auto (OpenAI's rule from the size)"
     )
-    batch_size: Annotated[int, Field(ge=1, le=256)] | Literal["auto"] | None = None
-    learning_rate_multiplier: (
-        Annotated[Decimal, Field(gt=0, le=10, decimal_places=MAX_PLACES)] | Literal["auto"] | None
-    ) = None
-    beta: Annotated[Decimal, Field(gt=0, le=2, decimal_places=MAX_PLACES)] | Literal["auto"] | None = Field(
-        None, description="DPO only"
-    )
+    batch_size: Annotated[int, _range_doc(1, 256)] | Literal["auto"] | None = None
+    learning_rate_multiplier: Annotated[Decimal, _range_doc(0, 10)] | Literal["auto"] | None = None
+    beta: Annotated[Decimal, _range_doc(0, 2)] | Literal["auto"] | None = Field(None, description="DPO only")
 
 
 class JobIn(Request_):
@@ -638,8 +641,10 @@ class JobIn(Request_):
         "target_modules, epochs or max_steps, learning_rate, batch_size, gradient_accumulation, seed, "
         "train_on_responses_only, export (lora, merged_16bit, gguf) and quantization",
     )  # fmt: skip
-    model_name: Id | None = Field(None, description="Registry name of the result (default: the suffix, else the "
-                                   "base model); a TRAINING version is pre-registered under it")  # fmt: skip
+    model_name: ModelNameDoc | None = Field(
+        None, description="Registry name of the result (default: the suffix, else the base model); a TRAINING "
+        "version is pre-registered under it"
+    )
     dataset_id: Id | None = Field(None, description="Train on a dataset build (with its lineage)...")
     split: Literal["train", "test", "all"] | None = Field(None, description="...this split of it (default train)")
     training_file: str | None = Field(None, description="...or on a JSONL file the server can read")
@@ -805,6 +810,6 @@ class CompareIn(Request_):
 
 
 class AttachIn(Request_):
-    model: Id = Field(description="The registry model")
+    model: ModelNameDoc = Field(description="The registry model")
     version: VersionNumber = Field(description="Its version the evaluation measured")
     reason: Reason = None
