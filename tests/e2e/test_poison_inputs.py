@@ -331,6 +331,7 @@ def test_a_next_cursor_still_pages_on(client: TestClient, runtime: Runtime) -> N
 def test_the_cli_refuses_values_past_the_limits_with_a_one_line_reason(database_url: str) -> None:
     runner = CliRunner()
     db = ["--database-url", database_url]
+    assert runner.invoke(app, ["db", "init", *db]).exit_code == 0
     done = runner.invoke(app, ["audit", "--after", str(2**64), *db])
     assert done.exit_code == 2 and "--after" in done.output and not isinstance(done.exception, OverflowError), done.output
     done = runner.invoke(app, ["register-model", "bot", "b", "j", str(2**62), "--json", *db])
