@@ -334,7 +334,8 @@ def audit(
     actor: Annotated[str | None, typer.Option("--actor", help="Only events by this actor")] = None,
     since: Annotated[str | None, typer.Option(help="From this time (ISO 8601)")] = None,
     until: Annotated[str | None, typer.Option(help="Up to this time (ISO 8601)")] = None,
-    after: Annotated[int, typer.Option("--after", help="Start after this log position")] = 0,
+    after: Annotated[int, typer.Option("--after", min=0, max=2**63 - 1,  # it reaches SQL as a BIGINT
+                                       help="Start after this log position")] = 0,  # fmt: skip
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
     as_json: JsonOpt = False,
     database_url: DbOpt = None,

@@ -10,8 +10,6 @@ with the log position it covers, so later samples or later code never change it.
 from __future__ import annotations
 
 import hashlib
-import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,13 +20,24 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidInput, RuleViolation
 from domain.inference import MAX_BATCH, RecordError
-from domain.registry import FT_NAMESPACE, MAX_TEXT_LENGTH
-from domain.values import decimal_value, record_time
+from domain.registry import FT_NAMESPACE
+from domain.values import (
+    MAX_COUNT,
+    MAX_LATENCY_MS,
+    as_value_error,
+    decimal_value,
+    finite_number,
+    free_text,
+    name_text,
+    path_id,
+    record_time,
+)
 
-TEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MATCH_MODES = ("exact", "substring")
 ARMS = ("a", "b")
 MAX_TEXT = 100_000
+#: Winner weights are relative: any scale up to this one
+MAX_WEIGHT = 1_000.0
 
 
 def ab_test_id(test_id: str) -> UUID:
@@ -36,9 +45,7 @@ def ab_test_id(test_id: str) -> UUID:
 
 
 def validate_test_id(test_id: Any) -> str:
-    if not isinstance(test_id, str) or not TEST_ID_PATTERN.fullmatch(test_id):
-        raise InvalidInput(f"Invalid test id {test_id!r}: use 1 to 64 characters of letters, digits, '.', '_' or '-'.")
-    return test_id
+    return path_id("test id", test_id)
 
 
 def assign(test_id: str, unit: str, split: float) -> str:
@@ -70,29 +77,29 @@ class TestConfig:
             raise InvalidInput(f"Unknown test settings: {', '.join(sorted(unknown))}.")
         validate_test_id(values["test_id"])
         for arm in ("model_a", "model_b"):
-            model = values[arm]
-            if not isinstance(model, str) or not model.strip() or len(model) > MAX_TEXT_LENGTH:
-                raise InvalidInput(f"{arm} is required: the model name serving that arm.")
+            values[arm] = name_text(arm, values[arm])
         if values["model_a"] == values["model_b"]:
             raise InvalidInput("model_a and model_b must differ: an A/B test compares two models.")
-        split = _number("split", values["split"])
+        split = _number("split", values["split"], maximum=1.0)
         if not 0 < split < 1:
             raise InvalidInput(f"split must be between 0 and 1 (the share of units sent to model_b), got {split}.")
-        alpha = _number("alpha", values["alpha"])
+        alpha = _number("alpha", values["alpha"], maximum=0.5)
         if not 0 < alpha < 0.5:
             raise InvalidInput(f"alpha must be between 0 and 0.5, got {alpha}.")
         min_samples = values["min_samples"]
-        if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 1:
+        if isinstance(min_samples, bool) or not isinstance(min_samples, int) or not 1 <= min_samples <= MAX_COUNT:
             raise InvalidInput(
-                f"min_samples must be a whole number of 1 or more (100+ is recommended), got {min_samples!r}."
+                f"min_samples must be a whole number from 1 to {MAX_COUNT:,} (100+ is recommended), "
+                f"got {min_samples!r}."
             )
-        weights = [_number(k, values[k]) for k in ("weight_accuracy", "weight_latency", "weight_cost")]
-        if any(w < 0 for w in weights) or sum(weights) <= 0:
+        weights = [_number(k, values[k], maximum=MAX_WEIGHT) for k in ("weight_accuracy", "weight_latency",
+                                                                       "weight_cost")]  # fmt: skip
+        if sum(weights) <= 0:
             raise InvalidInput("Winner weights must be 0 or more and not all 0.")
         if values["match_mode"] not in MATCH_MODES:
             raise InvalidInput(f"match_mode must be one of {', '.join(MATCH_MODES)}, got {values['match_mode']!r}.")
         return cls(
-            test_id=values["test_id"], model_a=values["model_a"].strip(), model_b=values["model_b"].strip(),
+            test_id=values["test_id"], model_a=values["model_a"], model_b=values["model_b"],
             split=split, alpha=alpha, min_samples=min_samples, weight_accuracy=weights[0],
             weight_latency=weights[1], weight_cost=weights[2], match_mode=values["match_mode"],
         )  # fmt: skip
@@ -101,10 +108,8 @@ class TestConfig:
         return self.model_a if arm == "a" else self.model_b
 
 
-def _number(field: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidInput(f"{field} must be a number, got {value!r}.")
-    return float(value)
+def _number(field: str, value: Any, *, maximum: float) -> float:
+    return finite_number(field, value, maximum=maximum)
 
 
 # ------------------------------------------------------------------ samples
@@ -128,8 +133,9 @@ def parse_sample(sample: Any, config: TestConfig, now: datetime) -> dict[str, An
     if unknown:
         raise ValueError(f"unknown field(s) {', '.join(sorted(unknown))}")
     sid = sample.get("sample_id")
-    if not isinstance(sid, str) or not sid.strip() or len(sid) > MAX_TEXT_LENGTH:
+    if not isinstance(sid, str) or not sid.strip():
         raise ValueError("sample_id is required (a non-empty text): it makes retries safe")
+    as_value_error(name_text, "sample_id", sid)
     arm = sample.get("arm")
     model = sample.get("model")
     if arm is None and model is not None:
@@ -142,24 +148,16 @@ def parse_sample(sample: Any, config: TestConfig, now: datetime) -> dict[str, An
         raise ValueError(f"model {model!r} is not arm {arm}'s model ({config.model_of(arm)!r})")
     prediction, reference, correct = sample.get("prediction"), sample.get("reference"), sample.get("correct")
     for name, text in (("prediction", prediction), ("reference", reference)):
-        if text is not None and (not isinstance(text, str) or len(text) > MAX_TEXT):
-            raise ValueError(f"{name} must be a text of at most {MAX_TEXT:,} characters")
+        if text is not None:
+            as_value_error(free_text, name, text, max_length=MAX_TEXT)
     if correct is None:
         if reference is None or prediction is None:
             raise ValueError("give correct, or a prediction and a reference to compare")
         correct = is_correct(prediction, reference, config.match_mode)
     elif not isinstance(correct, bool):
         raise ValueError(f"correct must be true or false, got {correct!r}")
-    latency = sample.get("latency_ms", 0)
-    if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not math.isfinite(latency):
-        raise ValueError(f"latency_ms must be a number of milliseconds, got {latency!r}")
-    if latency < 0:
-        raise ValueError(f"latency_ms must be 0 or more, got {latency}")
-    cost = sample.get("cost", 0)
-    try:
-        cost = decimal_value("cost", cost)
-    except InvalidInput as e:
-        raise ValueError(e.detail.rstrip(".")) from None
+    latency = as_value_error(finite_number, "latency_ms", sample.get("latency_ms", 0), maximum=MAX_LATENCY_MS)
+    cost = as_value_error(decimal_value, "cost", sample.get("cost", 0))
     return {
         "sample_id": sid, "arm": arm, "correct": correct, "latency_ms": float(latency), "cost": str(cost),
         "at": record_time(sample.get("at"), now), "prediction": prediction, "reference": reference,

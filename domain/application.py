@@ -19,6 +19,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
 from domain.errors import ConcurrentChange, InvalidInput, PreconditionFailed
+from domain.values import MAX_NAME, name_text
 
 T = TypeVar("T")
 
@@ -72,10 +73,7 @@ class FtApplication(Application):
 def validate_actor(actor: str | None) -> str:
     if actor is None or not str(actor).strip():
         raise InvalidInput("actor is required: name who acts (for example --actor alice).")
-    actor = str(actor).strip()
-    if len(actor) > 256:
-        raise InvalidInput(f"actor is too long ({len(actor)} characters, at most 256).")
-    return actor
+    return name_text("actor", str(actor), max_length=MAX_NAME)
 
 
 def check_expected_version(actual: int, expected: int | None, *, what: str) -> None:

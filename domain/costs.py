@@ -17,30 +17,27 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidInput, RuleViolation
 from domain.pricing import PER_MILLION, Price
-from domain.registry import FT_NAMESPACE, MAX_TEXT_LENGTH
-from domain.values import decimal_value
+from domain.registry import FT_NAMESPACE
+from domain.values import (
+    MAX_COUNT,
+    MAX_EPOCHS,
+    MAX_HOURS,
+    MAX_TRAINING_TOKENS,
+    aware_time,
+    decimal_value,
+    name_text,
+    whole_number,
+)
 
 
 def training_job_id(job_id: str) -> UUID:
     return uuid5(FT_NAMESPACE, "training-cost:" + job_id)
 
 
-def _text(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{field} is required: give a non-empty text.")
-    if len(value) > MAX_TEXT_LENGTH:
-        raise InvalidInput(f"{field} is too long ({len(value)} characters, at most {MAX_TEXT_LENGTH}).")
-    return value.strip()
-
-
-def _count(field: str, value: Any, *, required: bool = True) -> int | None:
+def _count(field: str, value: Any, *, maximum: int, required: bool = True) -> int | None:
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"{field} must be a whole number, got {value!r}.")
-    if value < 0:
-        raise InvalidInput(f"{field} must be 0 or more, got {value}.")
-    return value
+    return whole_number(field, value, maximum=maximum)
 
 
 @dataclass(frozen=True)
@@ -71,16 +68,17 @@ class TrainingJob:
         training_hours: Any = None,
         total_cost: Any = None,
     ) -> TrainingJob:
-        if at.tzinfo is None:
-            raise InvalidInput("at must be a time with its offset, e.g. 2026-11-26T14:02:00Z.")
+        at = aware_time("at", at)
         return cls(
-            job_id=_text("job_id", job_id),
-            model_name=_text("model_name", model_name),
-            base_model=_text("base_model", base_model),
-            dataset_size=_count("dataset_size", dataset_size),  # type: ignore[arg-type]
-            training_tokens=_count("training_tokens", training_tokens),  # type: ignore[arg-type]
-            epochs=_count("epochs", epochs, required=False),
-            training_hours=None if training_hours is None else decimal_value("training_hours", training_hours),
+            job_id=name_text("job_id", job_id),
+            model_name=name_text("model_name", model_name),
+            base_model=name_text("base_model", base_model),
+            dataset_size=_count("dataset_size", dataset_size, maximum=MAX_COUNT),  # type: ignore[arg-type]
+            training_tokens=_count("training_tokens", training_tokens,  # type: ignore[arg-type]
+                                   maximum=MAX_TRAINING_TOKENS),
+            epochs=_count("epochs", epochs, maximum=MAX_EPOCHS, required=False),
+            training_hours=None if training_hours is None else decimal_value("training_hours", training_hours,
+                                                                               maximum=MAX_HOURS),
             at=at,
             total_cost=None if total_cost is None else decimal_value("total_cost", total_cost),
         )

@@ -16,6 +16,7 @@ from domain.errors import InvalidInput, NotFound, RuleViolation
 from domain.examples import ExampleBatch, ExampleRating, parse_examples, rating_stream_id, validate_rating
 from domain.inference import BatchRejected
 from domain.registry import validate_reason
+from domain.values import name_text
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,10 @@ class Datasets(FtApplication):
             rating = validate_rating(rating)
         except ValueError as e:
             raise InvalidInput(str(e) + ".") from None
+        name_text("example_id", example_id)  # before the look-up: a NUL would reach the database
+        reason = validate_reason(reason)
         if not exists(example_id):
             raise NotFound(f"Example {example_id!r} is not collected (or the projections have not caught up yet).")
-        reason = validate_reason(reason)
 
         def attempt() -> ExampleRated:
             try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import statistics
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -27,8 +26,10 @@ from domain.errors import InvalidInput
 from domain.examples import ROLES
 from domain.pricing import PER_MILLION, Price
 from domain.registry import FT_NAMESPACE
+from domain.values import name_text, path_id, whole_number
 
-DATASET_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+#: seeds of random generators, as the jobs take them
+MAX_SEED = 2**31 - 1
 FORMATS = ("openai", "alpaca", "jsonl")
 SPLITS = ("train", "test", "all")
 MIN_PROMPT, MIN_RESPONSE = 10, 20  # characters after trimming (the seed's rules)
@@ -83,16 +84,19 @@ class BuildSpec:
         values = defaults | {k: v for k, v in fields.items() if v is not None}
         if "min_rating" in fields and fields["min_rating"] is None:
             values["min_rating"] = 4
-        if values["dataset_id"] is not None and not DATASET_ID.fullmatch(str(values["dataset_id"])):
-            raise InvalidInput(f"Invalid dataset id {values['dataset_id']!r}: use 1 to 64 of A-Za-z0-9._-.")
+        if values["dataset_id"] is not None:
+            path_id("dataset id", values["dataset_id"])  # it names the exported files
+        for name in ("domain", "task_type", "source", "since", "until"):
+            if values[name] is not None:
+                values[name] = name_text(name, values[name])
+        values["target_model"] = name_text("target_model", values["target_model"])
         rating = values["min_rating"]
         if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
             raise InvalidInput(f"min_rating must be a whole number from 1 to 5, got {rating!r}.")
         ratio = values["train_ratio"]
         if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
             raise InvalidInput(f"train_ratio must be between 0 and 1 (0.8 keeps 80% for training), got {ratio!r}.")
-        if isinstance(values["seed"], bool) or not isinstance(values["seed"], int):
-            raise InvalidInput(f"seed must be a whole number, got {values['seed']!r}.")
+        whole_number("seed", values["seed"], maximum=MAX_SEED)
         return cls(**{**values, "train_ratio": float(ratio)})
 
     @property

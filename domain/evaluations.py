@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,9 +23,16 @@ from domain import evaluation_metrics as m
 from domain.errors import InvalidInput
 from domain.inference import RecordError
 from domain.registry import FT_NAMESPACE
-from domain.values import decimal_value
+from domain.values import (
+    MAX_LATENCY_MS,
+    as_value_error,
+    decimal_value,
+    finite_number,
+    free_text,
+    name_text,
+    path_id,
+)
 
-EVALUATION_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MODEL_TYPES = ("base", "fine_tuned")
 MAX_TEXT = 200_000
 
@@ -41,9 +47,7 @@ def prediction_batch_id(evaluation_id: str, example_ids: Sequence[str]) -> UUID:
 
 
 def validate_evaluation_id(value: Any) -> str:
-    if not isinstance(value, str) or not EVALUATION_ID.fullmatch(value):
-        raise InvalidInput(f"Invalid evaluation id {value!r}: 1 to 64 letters, digits, '.', '_' or '-'.")
-    return value
+    return path_id("evaluation id", value)
 
 
 def validate_modes(modes: Sequence[str]) -> list[str]:
@@ -66,24 +70,22 @@ def parse_predictions(
             for key in ("prediction", "reference"):
                 if not isinstance(item.get(key), str):
                     raise ValueError(f"{key} is required (text)")
-                if len(item[key]) > MAX_TEXT:
-                    raise ValueError(f"{key} is longer than {MAX_TEXT:,} characters")
+                as_value_error(free_text, key, item[key], max_length=MAX_TEXT)
             example_id = str(item.get("example_id") or f"row-{i + 1:06d}")
+            as_value_error(name_text, "example_id", example_id)
             if example_id in seen:
                 raise ValueError(f"example_id {example_id!r} appears twice")
             seen.add(example_id)
             latency = item.get("latency_ms")
-            if latency is not None and (isinstance(latency, bool) or not isinstance(latency, (int, float))
-                                        or not math.isfinite(latency) or latency < 0):  # fmt: skip
-                raise ValueError(f"latency_ms must be a number of 0 or more, got {latency!r}")
+            if latency is not None:
+                latency = as_value_error(finite_number, "latency_ms", latency, maximum=MAX_LATENCY_MS)
             cost = item.get("cost", default_cost)
-            try:
-                cost = None if cost is None else decimal_value("cost", cost)
-            except InvalidInput as e:
-                raise ValueError(e.detail.rstrip(".")) from None
+            cost = None if cost is None else as_value_error(decimal_value, "cost", cost)
             label = item.get("label")
             if label is not None and not isinstance(label, str):
                 raise ValueError("label must be text")
+            if label is not None:
+                as_value_error(free_text, "label", label, max_length=MAX_TEXT)
             rows.append({"example_id": example_id, "prediction": item["prediction"], "reference": item["reference"],
                          "latency_ms": None if latency is None else float(latency), "cost": cost, "label": label})
         except ValueError as e:
@@ -170,8 +172,9 @@ class EvaluationSpec:
     def validate(cls, *, evaluation_id: Any, model: Any, model_type: Any, modes: Sequence[str],
                  normalisation: dict[str, bool] | None = None, source: dict[str, Any] | None = None,
                  ) -> EvaluationSpec:  # fmt: skip
-        if not isinstance(model, str) or not model.strip() or len(model) > 256:
+        if not isinstance(model, str) or not model.strip():
             raise InvalidInput("model is required: the name of the model these predictions come from.")
+        name_text("model", model)
         if model_type not in MODEL_TYPES:
             raise InvalidInput(f"Unknown model type {model_type!r}: use base or fine_tuned.")
         norm = {k: bool((normalisation or {}).get(k, False)) for k in ("case", "whitespace", "punctuation")}

@@ -16,9 +16,9 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidInput
-from domain.inference import MAX_BATCH, RecordError
-from domain.registry import FT_NAMESPACE, MAX_TEXT_LENGTH
-from domain.values import record_time
+from domain.inference import MAX_BATCH, MAX_TAGS, RecordError
+from domain.registry import FT_NAMESPACE
+from domain.values import MAX_NAME, as_value_error, free_text, name_text, record_time
 
 SOURCES = ("distillation", "task_history", "feedback", "import")
 ROLES = ("system", "user", "assistant", "tool", "developer")
@@ -33,14 +33,20 @@ def validate_rating(rating: Any) -> int:
     return rating
 
 
-def _text(example: dict[str, Any], name: str, *, required: bool, limit: int = MAX_TEXT_LENGTH) -> str | None:
+def _text(example: dict[str, Any], name: str, *, required: bool, limit: int = MAX_NAME) -> str | None:
+    """Names (ids, domains, models) refuse every control character; long content (limit
+    MAX_CONTENT) keeps tabs and line breaks. Either is kept as given."""
     value = example.get(name)
     if value is None and not required:
         return None
     if not isinstance(value, str) or (required and not value.strip()):
         raise ValueError(f"{name} is required (a non-empty text)" if required else f"{name} must be a text")
-    if len(value) > limit:
-        raise ValueError(f"{name} is longer than {limit:,} characters")
+    check = free_text if limit > MAX_NAME else _name
+    return as_value_error(check, name, value, max_length=limit)
+
+
+def _name(field: str, value: str, *, max_length: int) -> str:
+    name_text(field, value, max_length=max_length)  # checked; kept untrimmed, as before
     return value
 
 
@@ -53,6 +59,9 @@ def _messages(value: Any) -> list[dict[str, str]]:
             raise ValueError(f"messages[{i}] must be an object with a text role and content")
         if m["role"] not in ROLES:
             raise ValueError(f"messages[{i}] has unknown role {m['role']!r}: use one of {', '.join(ROLES)}")
+        as_value_error(free_text, f"messages[{i}].content", m["content"], max_length=MAX_CONTENT)
+        if isinstance(m.get("name"), str):
+            as_value_error(name_text, f"messages[{i}].name", m["name"])
         out.append({k: m[k] for k in ("role", "content", "name") if isinstance(m.get(k), str)})
     return out
 
@@ -79,8 +88,10 @@ def parse_example(example: Any, now: datetime) -> dict[str, Any]:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     rating = example.get("rating")
     tags = example.get("tags") or []
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise ValueError("tags must be a list of texts")
+    if not isinstance(tags, list) or len(tags) > MAX_TAGS or not all(isinstance(t, str) for t in tags):
+        raise ValueError(f"tags must be a list of at most {MAX_TAGS} texts")
+    for i, tag in enumerate(tags):
+        as_value_error(name_text, f"tags[{i}]", tag)
     return {
         "example_id": _text(example, "example_id", required=True),
         "prompt": prompt,

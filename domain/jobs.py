@@ -20,9 +20,8 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidInput, RuleViolation
 from domain.registry import FT_NAMESPACE, validate_model_name
-from domain.values import decimal_value
+from domain.values import decimal_value, name_text, optional_name, path_id
 
-JOB_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PROVIDERS = ("openai", "local")
 METHODS = ("supervised", "dpo")
 SUFFIX = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -63,11 +62,7 @@ def new_job_id() -> str:
 
 
 def validate_job_id(job_id: Any) -> str:
-    if not isinstance(job_id, str) or not JOB_ID.fullmatch(job_id):
-        raise InvalidInput(
-            f"Invalid job id {job_id!r}: use 1 to 64 letters, digits, '.', '_' or '-' (for example job-3f2a9c)."
-        )
-    return job_id
+    return path_id("job id", job_id)  # a local job's run folder is named after it
 
 
 # ------------------------------------------------------------------- the request
@@ -187,8 +182,9 @@ class JobSpec:
     ) -> JobSpec:
         if provider not in PROVIDERS:
             raise InvalidInput(f"Unknown provider {provider!r}: use {', '.join(PROVIDERS)}.")
-        if not isinstance(base_model, str) or not base_model.strip() or len(base_model) > 256:
+        if not isinstance(base_model, str) or not base_model.strip():
             raise InvalidInput("base_model is required: the model to fine-tune, e.g. gpt-4o-mini-2024-07-18.")
+        name_text("base_model", base_model)
         if method not in METHODS:
             raise InvalidInput(f"Unknown method {method!r}: use supervised or dpo.")
         if suffix is not None and (not isinstance(suffix, str) or not SUFFIX.fullmatch(suffix)):
@@ -200,6 +196,9 @@ class JobSpec:
             isinstance(k, str) and isinstance(v, str) and len(k) <= 64 and len(v) <= 512 for k, v in metadata.items()
         ):
             raise InvalidInput("metadata takes up to 15 text pairs (keys up to 64 characters, values up to 512).")
+        for key, value in metadata.items():
+            name_text("metadata key", key, max_length=64)
+            optional_name(f"metadata[{key!r}]", value, max_length=512)
         if JOB_METADATA_KEY in metadata:
             raise InvalidInput(f"metadata key {JOB_METADATA_KEY!r} is reserved: it names the job at the provider.")
         default_name = base_model.strip().replace(":", "-").rstrip("/").split("/")[-1]

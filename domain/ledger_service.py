@@ -20,6 +20,7 @@ from domain.costs import PricedCost, TrainingCost, TrainingJob, price_training, 
 from domain.errors import RuleViolation
 from domain.inference import BatchRejected, InferenceBatch, RecordError, parse_batch, price_records
 from domain.pricing import CATALOG_ID, Price, PriceCatalog
+from domain.registry import validate_reason
 from domain.shipped_prices import shipped_prices
 
 SHIPPED_BY = "ft-lifecycle"
@@ -71,7 +72,7 @@ class CostLedger(FtApplication):
 
     def set_price(self, *, actor: str, reason: str | None = None, **fields: Any) -> PriceRecorded:
         price = Price.validate(**fields)
-        actor = validate_actor(actor)
+        actor, reason = validate_actor(actor), validate_reason(reason)
 
         def attempt() -> PriceRecorded:
             catalog = self.catalog() or PriceCatalog.open(actor=actor)
@@ -94,7 +95,7 @@ class CostLedger(FtApplication):
         if training_job_id(job.job_id) in self.repository:
             raise RuleViolation(f"The training cost of job {job.job_id!r} is already recorded.")
         cost = price_training(job, None if job.total_cost is not None else self.price_for(job.base_model, job.at))
-        aggregate = TrainingCost.record(job, cost, actor=actor, reason=reason)
+        aggregate = TrainingCost.record(job, cost, actor=actor, reason=validate_reason(reason))
         try:
             recorded = self.record(aggregate)
         except IntegrityError:  # recorded by a concurrent request in the meantime

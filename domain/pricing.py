@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import uuid5
 
@@ -23,11 +23,15 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidInput
 from domain.registry import FT_NAMESPACE
+from domain.values import aware_time, decimal_value, name_text, optional_name
 
 CATALOG_ID = uuid5(FT_NAMESPACE, "price-catalog")
 PER_MILLION = Decimal(1_000_000)
 MS_PER_HOUR = Decimal(3_600_000)
 MAX_PATTERN = 200
+MAX_SOURCE, MAX_READ_ON = 500, 40
+#: USD per 1M tokens, per hour or per GPU-hour: a billion tokens at this rate stay within MAX_AMOUNT per record
+MAX_RATE = Decimal(10**6)
 
 RATE_FIELDS = (
     "input_per_1m",
@@ -40,24 +44,14 @@ RATE_FIELDS = (
 
 
 def _rate(field: str, value: Any) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise InvalidInput(f"{field} must be an amount in USD, got {value!r}.")
-    try:
-        amount = value if isinstance(value, Decimal) else Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise InvalidInput(f"{field} must be an amount in USD, got {value!r}.") from None
-    if not amount.is_finite() or amount < 0:
-        raise InvalidInput(f"{field} must be a finite amount of 0 or more (USD), got {value!r}.")
-    return amount
+    return None if value is None else decimal_value(field, value, maximum=MAX_RATE, usd=True)
 
 
 def validate_pattern(pattern: Any) -> str:
     if not isinstance(pattern, str) or not pattern.strip():
         raise InvalidInput("model is required: a model name, or a prefix ending in '*' such as 'ft:gpt-4o-mini*'.")
-    pattern = pattern.strip()
-    if len(pattern) > MAX_PATTERN or "*" in pattern[:-1] or pattern == "*":
+    pattern = name_text("model", pattern, max_length=MAX_PATTERN)
+    if "*" in pattern[:-1] or pattern == "*":
         raise InvalidInput(
             f"Invalid model pattern {pattern!r}: give a model name, or a prefix with one '*' at the end "
             "(a lone '*' would price every model)."
@@ -87,10 +81,7 @@ class Price:
         unknown = set(rates) - set(RATE_FIELDS)
         if unknown:
             raise InvalidInput(f"Unknown price fields: {', '.join(sorted(unknown))}.")
-        if not isinstance(effective_from, datetime) or effective_from.tzinfo is None:
-            raise InvalidInput(
-                f"effective_from must be a time with its offset, e.g. 2026-12-01T00:00:00Z (got {effective_from!r})."
-            )
+        effective_from = aware_time("effective_from", effective_from)
         values = {f: _rate(f, rates.get(f)) for f in RATE_FIELDS}
         if all(v is None for v in values.values()):
             raise InvalidInput(
@@ -101,9 +92,9 @@ class Price:
             raise InvalidInput("Give training per 1M tokens or per hour, not both.")
         return cls(
             pattern=validate_pattern(pattern),
-            effective_from=effective_from.astimezone(UTC),
-            source=None if source is None else str(source)[:500],
-            read_on=None if read_on is None else str(read_on)[:40],
+            effective_from=effective_from,
+            source=optional_name("source", source, max_length=MAX_SOURCE),
+            read_on=optional_name("read_on", read_on, max_length=MAX_READ_ON),
             **values,
         )
 

@@ -11,10 +11,8 @@ The registry's version number is called `number` here: an aggregate's own
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid5
@@ -22,12 +20,21 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidInput, NotFound, RuleViolation
+from domain.values import (
+    MAX_COUNT,
+    MAX_NAME,
+    MAX_REASON,
+    decimal_value,
+    finite_number,
+    name_text,
+    path_id,
+    whole_number,
+)
 
 #: Namespace of every deterministic id in ft-lifecycle (uuid5 of "<kind>:<natural key>").
 FT_NAMESPACE = UUID("6f1c1d3e-2a57-5b7e-9d0b-3c2f4e8a9b10")
 
-MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
-MAX_TEXT_LENGTH = 256
+MAX_TEXT_LENGTH = MAX_NAME
 
 
 class VersionStatus(StrEnum):
@@ -56,12 +63,7 @@ def model_id(name: str) -> UUID:
 
 
 def validate_model_name(name: str) -> str:
-    if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name):
-        raise InvalidInput(
-            f"Invalid model name {name!r}: use 1 to 64 characters of letters, digits, "
-            "'.', '_' or '-' (no spaces), for example 'support-bot_v2'."
-        )
-    return name
+    return path_id("model name", name)
 
 
 def parse_status(text: str) -> VersionStatus:
@@ -72,20 +74,13 @@ def parse_status(text: str) -> VersionStatus:
         raise InvalidInput(f"Unknown status {text!r}: use one of {allowed}.") from None
 
 
-def _required_text(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f"{field} is required: give a non-empty text.")
-    if len(value) > MAX_TEXT_LENGTH:
-        raise InvalidInput(f"{field} is too long ({len(value)} characters, at most {MAX_TEXT_LENGTH}).")
-    return value.strip()
+_required_text = name_text
 
 
 def validate_reason(reason: str | None) -> str | None:
     if reason is None or not str(reason).strip():
         return None
-    if len(reason) > 2000:
-        raise InvalidInput(f"reason is too long ({len(reason)} characters, at most 2000).")
-    return str(reason).strip()
+    return name_text("reason", str(reason), max_length=MAX_REASON)
 
 
 @dataclass(frozen=True)
@@ -108,23 +103,11 @@ class VersionSpec:
         accuracy: Any = None,
         cost: Any = None,
     ) -> VersionSpec:
-        if isinstance(dataset_size, bool) or not isinstance(dataset_size, int):
-            raise InvalidInput(f"dataset_size must be a whole number, got {dataset_size!r}.")
-        if dataset_size < 0:
-            raise InvalidInput(f"dataset_size must be 0 or more (the number of training examples), got {dataset_size}.")
+        dataset_size = whole_number("dataset_size", dataset_size, maximum=MAX_COUNT)
         if accuracy is not None:
-            if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)):
-                raise InvalidInput(f"accuracy must be a number between 0 and 1, got {accuracy!r}.")
-            accuracy = float(accuracy)
-            if not math.isfinite(accuracy) or not 0.0 <= accuracy <= 1.0:
-                raise InvalidInput(f"accuracy must be between 0 and 1 (0.92 means 92%), got {accuracy}.")
+            accuracy = finite_number("accuracy", accuracy, maximum=1.0)
         if cost is not None:
-            try:
-                cost = cost if isinstance(cost, Decimal) else Decimal(str(cost))
-            except InvalidOperation:
-                raise InvalidInput(f"cost must be a decimal amount in USD, got {cost!r}.") from None
-            if not cost.is_finite() or cost < 0:
-                raise InvalidInput(f"cost must be a finite amount of 0 or more (USD), got {cost}.")
+            cost = decimal_value("cost", cost, usd=True)
         return cls(
             base_model=_required_text("base_model", base_model),
             job_id=_required_text("job_id", job_id),
@@ -259,8 +242,7 @@ class RegisteredModel(Aggregate):
     def record_evaluation(self, number: int, accuracy: float, evaluation_id: str, *, actor: str,
                           reason: str | None = None) -> None:  # fmt: skip
         self.status_of(number)  # the version must exist
-        if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0 <= accuracy <= 1:
-            raise InvalidInput(f"accuracy must be between 0 and 1, got {accuracy!r}.")
+        accuracy = finite_number("accuracy", accuracy, maximum=1.0)
         self.trigger_event(self.VersionEvaluated, model=self.name, actor=actor, reason=validate_reason(reason),
                            number=number, accuracy=float(accuracy), evaluation_id=evaluation_id)  # fmt: skip
 

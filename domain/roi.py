@@ -12,9 +12,11 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from domain.errors import InvalidInput
-from domain.values import decimal_value
+from domain.values import MAX_CALLS, decimal_value
 
 DEFAULT_VALUE_PER_ERROR = Decimal("10")
+#: the horizon of calls_per_day: a century
+MAX_DAYS = Decimal(36_500)
 HUNDRED = Decimal(100)
 
 
@@ -45,17 +47,22 @@ class RoiInputs:
         value_per_error: Any = DEFAULT_VALUE_PER_ERROR,
     ) -> RoiInputs:
         """Expected calls are given as a total, or as calls per day over a horizon of days."""
-        per_day = None if calls_per_day is None else decimal_value("calls_per_day", calls_per_day)
+        # every input is bounded before any arithmetic: an unbounded one would spin the computation
+        calls_limit = Decimal(MAX_CALLS)
+        per_day = None if calls_per_day is None else decimal_value("calls_per_day", calls_per_day,
+                                                                   maximum=calls_limit)  # fmt: skip
         if calls is None:
             if per_day is None or days is None:
                 raise InvalidInput("Give the expected calls: either calls, or calls_per_day with days.")
-            total = per_day * decimal_value("days", days)
+            total = per_day * decimal_value("days", days, maximum=MAX_DAYS)
+            if total > calls_limit:
+                raise InvalidInput(f"calls_per_day x days must be at most {MAX_CALLS:,} calls, got {total}.")
             if total != total.to_integral_value():
                 raise InvalidInput(f"calls_per_day x days must be a whole number of calls, got {total}.")
             calls = int(total)
         elif days is not None:
             raise InvalidInput("Give either calls, or calls_per_day with days, not both.")
-        calls_d = decimal_value("calls", calls)
+        calls_d = decimal_value("calls", calls, maximum=calls_limit)
         if calls_d != calls_d.to_integral_value():
             raise InvalidInput(f"calls must be a whole number, got {calls}.")
         one = Decimal(1)

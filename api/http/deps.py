@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from api.http.errors import ApiProblem
 from api.runtime import Runtime
 from api.settings import Settings
+from domain.values import MAX_NAME, NAME_FORBIDDEN, name_text
 from projections.rows import format_ts
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,9 @@ def resolve_actor(settings: Settings, authorization: str | None, x_actor: str | 
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )  # fmt: skip
         return name
-    actor = (x_actor or "").strip()
-    return actor[:256] if actor else ANONYMOUS
+    if x_actor is None or not x_actor.strip():
+        return ANONYMOUS
+    return name_text("X-Actor", x_actor, max_length=MAX_NAME)  # an actor's rule: a 422 names the header
 
 
 ActorHeaders = tuple[str | None, str | None]
@@ -175,18 +177,39 @@ def encode_cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None, kind: type) -> Any:
+#: Cursors are short: a longer one is not ours (and deep JSON nesting would exhaust the stack)
+MAX_CURSOR = 2_000
+#: A decoded int goes to SQL as a BIGINT
+MAX_CURSOR_INT = 2**63 - 1
+CursorKind = type | tuple[type, ...]
+
+
+def decode_cursor(cursor: str | None, kind: CursorKind) -> Any:
+    """The value a next_cursor encoded: an int (a position, a version), a str (a name), or a list
+    shaped like the tuple `kind` (such as (str, str)). Anything else, crafted or corrupted, is a 422:
+    a decoded cursor goes to SQL, where a wrong type, an out-of-range int or a NUL would be a 500."""
     if cursor is None:
         return None
     try:
-        value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if isinstance(value, kind) and not isinstance(value, bool):
-            return value
-    except (ValueError, UnicodeDecodeError):
+        if len(cursor) <= MAX_CURSOR:
+            value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            if _cursor_fits(value, kind):
+                return value
+    except (ValueError, UnicodeDecodeError, RecursionError):
         pass
     raise ApiProblem(
         422, "invalid-cursor", "Invalid cursor", "cursor is not valid here: pass the next_cursor of the previous page."
     )
+
+
+def _cursor_fits(value: Any, kind: CursorKind) -> bool:
+    if isinstance(kind, tuple):
+        return isinstance(value, list) and len(value) == len(kind) and all(map(_cursor_fits, value, kind))
+    if kind is int:
+        return type(value) is int and 0 <= value <= MAX_CURSOR_INT
+    if kind is str:
+        return type(value) is str and len(value) <= MAX_CURSOR and not NAME_FORBIDDEN.search(value)
+    return False
 
 
 CommandDep = Annotated[CommandContext, Depends(get_command)]

@@ -21,6 +21,7 @@ from api.http.deps import resolve_actor, within
 from api.http.errors import PROBLEM_JSON, ApiProblem, is_store_failure, store_unavailable
 
 log = logging.getLogger(__name__)
+from domain.errors import InvalidInput
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255
@@ -67,8 +68,8 @@ class IdempotencyMiddleware:
                 headers.get(b"authorization", b"").decode("latin-1") or None,
                 headers.get(b"x-actor", b"").decode("latin-1") or None,
             )
-        except ApiProblem:
-            return await self.app(scope, receive, send)  # the route answers 401 and records nothing
+        except (ApiProblem, InvalidInput):
+            return await self.app(scope, receive, send)  # the route answers 401 or 422 and records nothing
 
         body = await _read_body(receive)
         store = app_state.runtime.idempotency

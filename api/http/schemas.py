@@ -2,13 +2,84 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
-Reason = Annotated[str | None, Field(max_length=2000, description="Why: kept in the audit trail")]
+from domain.ab_testing import MAX_TEXT as MAX_SAMPLE_TEXT
+from domain.ab_testing import MAX_WEIGHT
+from domain.datasets import MAX_SEED
+from domain.evaluations import MAX_TEXT as MAX_PREDICTION_TEXT
+from domain.examples import MAX_CONTENT
+from domain.inference import MAX_BATCH, MAX_TAGS
+from domain.pricing import MAX_PATTERN, MAX_RATE, MAX_READ_ON, MAX_SOURCE
+from domain.roi import MAX_DAYS
+from domain.values import (
+    ID_PATTERN,
+    ID_RULE,
+    MAX_AMOUNT,
+    MAX_CALLS,
+    MAX_COUNT,
+    MAX_EPOCHS,
+    MAX_HOURS,
+    MAX_LATENCY_MS,
+    MAX_NAME,
+    MAX_PLACES,
+    MAX_REASON,
+    MAX_TOKENS,
+    MAX_TRAINING_TOKENS,
+    NAME_FORBIDDEN,
+    NAME_PATTERN,
+    TEXT_FORBIDDEN,
+    TEXT_PATTERN,
+)
+
+# The limits of domain/values.py (README, "Limits"), declared again here so OpenAPI documents them
+# and a bad field is named before the domain sees it. The domain checks them all the same.
+
+
+def _refusing(bad: Callable[[str], Any], pattern: str, rule: str) -> tuple[Any, Any]:
+    """The pattern in OpenAPI, and a message in words rather than a regular expression."""
+
+    def check(value: str) -> str:
+        if bad(value):
+            raise PydanticCustomError("string_pattern_mismatch", rule)
+        return value
+
+    return Field(json_schema_extra={"pattern": pattern}), AfterValidator(check)
+
+
+NO_CONTROLS = _refusing(NAME_FORBIDDEN.search, NAME_PATTERN, "must not contain control characters (such as NUL, "
+                        "tab or newline)")  # fmt: skip
+TEXT_CONTROLS = _refusing(TEXT_FORBIDDEN.search, TEXT_PATTERN, "must not contain NUL or control characters other "
+                          "than tab, newline and carriage return")  # fmt: skip
+_ID = re.compile(ID_PATTERN)
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME), *NO_CONTROLS]
+Id = Annotated[str, Field(description=ID_RULE),
+               *_refusing(lambda v: not _ID.fullmatch(v), ID_PATTERN, f"use {ID_RULE}")]  # fmt: skip
+Text = Annotated[str, *TEXT_CONTROLS]
+#: Documented only: the domain checks it, with a message that names the thing ("Invalid model name ...")
+ModelNameDoc = Annotated[str, Field(description=ID_RULE, json_schema_extra={"pattern": ID_PATTERN})]
+
+
+def _range_doc(low: Any, high: Any) -> Any:
+    """A range stated in OpenAPI and checked by the domain, whose message is the clearer one."""
+    return Field(json_schema_extra={"minimum": low, "maximum": high})
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+VersionNumber = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+Tokens = Annotated[int, Field(ge=0, le=MAX_TOKENS)]
+Usd = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, decimal_places=MAX_PLACES, description="USD")]
+LatencyMs = Annotated[float, Field(ge=0, le=MAX_LATENCY_MS, allow_inf_nan=False)]
+Share = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Tags = Annotated[list[Name], Field(max_length=MAX_TAGS)]
+
+Reason = Annotated[Annotated[str, Field(max_length=MAX_REASON), *NO_CONTROLS] | None,
+                   Field(description="Why: kept in the audit trail")]  # fmt: skip
 Position = Annotated[int, Field(description="Log position of the last event appended; pass as min_position to read it")]
 Timestamp = Annotated[str | None, Field(description="UTC, ISO 8601", examples=["2026-11-26T14:02:00.000000+00:00"])]
 
@@ -21,11 +92,11 @@ class Request_(BaseModel):
 
 
 class RegisterVersionRequest(Request_):
-    base_model: str = Field(min_length=1, max_length=256, examples=["gpt-4o-mini-2024-07-18"])
-    job_id: str = Field(min_length=1, max_length=256, examples=["ftjob-abc123"])
-    dataset_size: int = Field(ge=0, description="Number of training examples")
-    accuracy: float | None = Field(None, ge=0, le=1, description="0..1, optional")
-    cost: Decimal | None = Field(None, ge=0, description="Training cost in USD, optional")
+    base_model: Name = Field(examples=["gpt-4o-mini-2024-07-18"])
+    job_id: Name = Field(examples=["ftjob-abc123"])
+    dataset_size: Count = Field(description="Number of training examples")
+    accuracy: Share | None = Field(None, description="0..1, optional")
+    cost: Usd | None = Field(None, description="Training cost in USD, optional")
     status: Literal["READY", "TRAINING"] = Field(
         "READY", description="TRAINING while its job still runs; it moves on to READY or FAILED"
     )
@@ -33,46 +104,55 @@ class RegisterVersionRequest(Request_):
 
 
 class StatusChangeRequest(Request_):
-    status: str = Field(description="TRAINING, READY, DEPLOYED, ARCHIVED or FAILED", examples=["ARCHIVED"])
+    status: str = Field(max_length=20, description="TRAINING, READY, DEPLOYED, ARCHIVED or FAILED",
+                        examples=["ARCHIVED"])  # fmt: skip
     reason: Reason = None
 
 
 class DeployRequest(Request_):
-    version: int | None = Field(None, ge=1, description="Default: the latest READY version")
+    version: VersionNumber | None = Field(None, description="Default: the latest READY version")
     reason: Reason = None
 
 
 class RollbackRequest(Request_):
-    target_version: int = Field(ge=1, description="An older version than the deployed one")
+    target_version: VersionNumber = Field(description="An older version than the deployed one")
     reason: Reason = None
 
 
-Rate = Annotated[Decimal | None, Field(ge=0, description="USD")]
+Rate = Annotated[Decimal | None, Field(ge=0, le=MAX_RATE, decimal_places=MAX_PLACES, description="USD")]
 
 
 class PriceIn(Request_):
-    model: str = Field(description="A model name, or a prefix ending in '*'", examples=["ft:gpt-4o-mini-2024-07-18:*"])
+    model: Annotated[str, *NO_CONTROLS] = Field(min_length=1, max_length=MAX_PATTERN,
+                                                description="A model name, or a prefix ending in '*'",
+                                                examples=["ft:gpt-4o-mini-2024-07-18:*"])  # fmt: skip
     effective_from: datetime = Field(description="In force from this time on (ISO 8601 with offset)")
     input_per_1m: Rate = None
     cached_input_per_1m: Rate = None
     output_per_1m: Rate = None
     training_per_1m: Rate = None
     training_per_hour: Rate = None
-    gpu_hour: Rate = Field(None, ge=0, description="Local models: USD per GPU-hour (0: free)")
-    source: str | None = Field(None, max_length=500, description="Where the price comes from")
-    read_on: str | None = Field(None, max_length=40, description="When the source was read")
+    gpu_hour: Rate = Field(None, description="Local models: USD per GPU-hour (0: free)")
+    source: Annotated[str, Field(max_length=MAX_SOURCE), *NO_CONTROLS] | None = Field(
+        None, description="Where the price comes from"
+    )
+    read_on: Annotated[str, Field(max_length=MAX_READ_ON), *NO_CONTROLS] | None = Field(
+        None, description="When the source was read"
+    )
     reason: Reason = None
 
 
 class TrainingCostIn(Request_):
-    job_id: str = Field(min_length=1, max_length=256, examples=["ftjob-abc123"])
-    model_name: str = Field(min_length=1, max_length=256, description="The model the job trained")
-    base_model: str = Field(min_length=1, max_length=256, examples=["gpt-4o-mini-2024-07-18"])
-    dataset_size: int = Field(ge=0)
-    training_tokens: int = Field(ge=0, description="Billed (trained) tokens, all epochs included")
-    epochs: int | None = Field(None, ge=0)
-    training_hours: Decimal | None = Field(None, ge=0, description="For models priced per hour or GPU-hour")
-    total_cost: Decimal | None = Field(None, ge=0, description="USD; omitted: priced from the catalog")
+    job_id: Name = Field(examples=["ftjob-abc123"])
+    model_name: Name = Field(description="The model the job trained")
+    base_model: Name = Field(examples=["gpt-4o-mini-2024-07-18"])
+    dataset_size: Count
+    training_tokens: int = Field(ge=0, le=MAX_TRAINING_TOKENS, description="Billed (trained) tokens, all epochs "
+                                 "included")  # fmt: skip
+    epochs: int | None = Field(None, ge=0, le=MAX_EPOCHS)
+    training_hours: Decimal | None = Field(None, ge=0, le=MAX_HOURS, decimal_places=MAX_PLACES,
+                                           description="For models priced per hour or GPU-hour")  # fmt: skip
+    total_cost: Usd | None = Field(None, description="USD; omitted: priced from the catalog")
     at: datetime | None = Field(None, description="When the job ran (default: now); picks the price in force")
     reason: Reason = None
 
@@ -80,50 +160,56 @@ class TrainingCostIn(Request_):
 class InferenceRecordIn(BaseModel):
     """One inference: documented here; the service validates each record and lists every bad one."""
 
-    id: str = Field(description="Client-chosen and unique: a retry with the same id is not counted twice")
-    model: str = Field(examples=["ft:gpt-4o-mini-2024-07-18:acme::abc123"])
+    id: Name = Field(description="Client-chosen and unique: a retry with the same id is not counted twice")
+    model: Name = Field(examples=["ft:gpt-4o-mini-2024-07-18:acme::abc123"])
     at: datetime | None = Field(None, description="Default: now. Picks the price in force")
-    input_tokens: int = Field(ge=0, description="All input tokens, cached ones included")
-    cached_input_tokens: int = Field(0, ge=0)
-    output_tokens: int = Field(ge=0)
-    latency_ms: float = Field(0, ge=0)
-    cost: Decimal | None = Field(None, ge=0, description="USD; omitted: computed from the price catalog")
+    input_tokens: Tokens = Field(description="All input tokens, cached ones included")
+    cached_input_tokens: Tokens = 0
+    output_tokens: Tokens
+    latency_ms: LatencyMs = 0
+    cost: Usd | None = Field(None, description="USD; omitted: computed from the price catalog")
     is_fine_tuned: bool = False
-    ab_test: str | None = None
-    tags: list[str] = []
+    ab_test: Name | None = None
+    tags: Tags = []
 
 
 class InferenceBatchIn(BaseModel):
-    records: list[InferenceRecordIn] = Field(max_length=10_000)
+    records: list[InferenceRecordIn] = Field(max_length=MAX_BATCH)
 
 
 class RoiIn(Request_):
-    model: str | None = Field(None, description="Take training cost and fine-tuned cost per call from the ledger")
-    base_model: str | None = Field(None, description="Take the base cost per call from the ledger")
-    training_cost: Decimal | None = Field(None, ge=0)
-    base_cost_per_call: Decimal | None = Field(None, ge=0)
-    ft_cost_per_call: Decimal | None = Field(None, ge=0)
-    base_accuracy: Decimal = Field(ge=0, le=1)
-    ft_accuracy: Decimal = Field(ge=0, le=1)
-    calls: int | None = Field(None, ge=0, description="Expected calls in total; or give calls_per_day and days")
-    calls_per_day: Decimal | None = Field(None, ge=0)
-    days: Decimal | None = Field(None, ge=0)
-    value_per_error: Decimal = Field(Decimal(10), ge=0, description="USD per error avoided")
+    model: Name | None = Field(None, description="Take training cost and fine-tuned cost per call from the ledger")
+    base_model: Name | None = Field(None, description="Take the base cost per call from the ledger")
+    training_cost: Usd | None = None
+    base_cost_per_call: Usd | None = None
+    ft_cost_per_call: Usd | None = None
+    base_accuracy: Decimal = Field(ge=0, le=1, decimal_places=MAX_PLACES)
+    ft_accuracy: Decimal = Field(ge=0, le=1, decimal_places=MAX_PLACES)
+    calls: int | None = Field(None, ge=0, le=MAX_CALLS, description="Expected calls in total; or give "
+                              "calls_per_day and days")  # fmt: skip
+    calls_per_day: Decimal | None = Field(None, ge=0, le=MAX_CALLS, decimal_places=MAX_PLACES)
+    days: Decimal | None = Field(None, ge=0, le=MAX_DAYS, decimal_places=MAX_PLACES)
+    value_per_error: Usd = Field(Decimal(10), description="USD per error avoided")
 
 
 class WinnerWeights(BaseModel):
-    accuracy: float = Field(0.6, ge=0)
-    latency: float = Field(0.2, ge=0, description="Inverse: the faster arm scores 1")
-    cost: float = Field(0.2, ge=0, description="Inverse: the cheaper arm scores 1")
+    accuracy: float = Field(0.6, ge=0, le=MAX_WEIGHT, allow_inf_nan=False)
+    latency: float = Field(0.2, ge=0, le=MAX_WEIGHT, allow_inf_nan=False, description="Inverse: the faster arm "
+                           "scores 1")  # fmt: skip
+    cost: float = Field(0.2, ge=0, le=MAX_WEIGHT, allow_inf_nan=False, description="Inverse: the cheaper arm "
+                        "scores 1")  # fmt: skip
 
 
 class ABTestIn(Request_):
-    test_id: str = Field(examples=["support-bot-v3-vs-base"], description="1-64 of A-Za-z0-9._-")
-    model_a: str = Field(description="The control")
-    model_b: str = Field(description="The variant (a registry version as NAME@VERSION names the deploy command)")
-    split: float | None = Field(None, gt=0, lt=1, description="Share of units sent to model_b (default 0.5)")
-    alpha: float | None = Field(None, gt=0, lt=0.5, description="Significance level (default 0.05)")
-    min_samples: int | None = Field(None, ge=1, description="Per arm before any verdict (default 30; 100+ advised)")
+    test_id: Id = Field(examples=["support-bot-v3-vs-base"])
+    model_a: Name = Field(description="The control")
+    model_b: Name = Field(description="The variant (a registry version as NAME@VERSION names the deploy command)")
+    split: float | None = Field(None, gt=0, lt=1, allow_inf_nan=False,
+                                description="Share of units sent to model_b (default 0.5)")  # fmt: skip
+    alpha: float | None = Field(None, gt=0, lt=0.5, allow_inf_nan=False,
+                                description="Significance level (default 0.05)")  # fmt: skip
+    min_samples: int | None = Field(None, ge=1, le=MAX_COUNT, description="Per arm before any verdict (default 30; "
+                                    "100+ advised)")  # fmt: skip
     weights: WinnerWeights | None = None
     match_mode: Literal["exact", "substring"] | None = Field(None, description="How `correct` is computed (exact)")
     reason: Reason = None
@@ -136,14 +222,14 @@ class EndTestIn(Request_):
 class SampleIn(BaseModel):
     """One A/B sample: documented here; the service validates each sample and lists every bad one."""
 
-    sample_id: str = Field(description="Client-chosen and unique in the test: a retry is not counted twice")
+    sample_id: Name = Field(description="Client-chosen and unique in the test: a retry is not counted twice")
     arm: Literal["a", "b"] | None = Field(None, description="Or give the arm's model")
-    model: str | None = None
+    model: Name | None = None
     correct: bool | None = Field(None, description="Default: prediction compared with reference (match_mode)")
-    prediction: str | None = None
-    reference: str | None = None
-    latency_ms: float = Field(0, ge=0)
-    cost: Decimal = Field(Decimal(0), ge=0, description="USD")
+    prediction: Text | None = Field(None, max_length=MAX_SAMPLE_TEXT)
+    reference: Text | None = Field(None, max_length=MAX_SAMPLE_TEXT)
+    latency_ms: LatencyMs = 0
+    cost: Usd = Decimal(0)
     at: datetime | None = Field(None, description="Default: now")
 
 
@@ -153,47 +239,48 @@ class SampleBatchIn(BaseModel):
 
 class ChatMessageIn(BaseModel):
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str
-    name: str | None = None
+    content: Text = Field(max_length=MAX_CONTENT)
+    name: Name | None = None
 
 
 class ExampleIn(BaseModel):
     """One collected example: documented here; the service validates each and lists every bad one."""
 
-    example_id: str = Field(description="Client-chosen and unique: a retry is not stored twice")
-    prompt: str | None = Field(None, description="Required unless messages are given")
-    response: str | None = Field(None, description="Required unless messages are given")
-    system: str | None = None
+    example_id: Name = Field(description="Client-chosen and unique: a retry is not stored twice")
+    prompt: Text | None = Field(None, max_length=MAX_CONTENT, description="Required unless messages are given")
+    response: Text | None = Field(None, max_length=MAX_CONTENT, description="Required unless messages are given")
+    system: Text | None = Field(None, max_length=MAX_CONTENT)
     messages: list[ChatMessageIn] | None = Field(None, description="A multi-turn example, OpenAI chat format")
-    domain: str | None = None
-    task_type: str | None = None
+    domain: Name | None = None
+    task_type: Name | None = None
     rating: int | None = Field(None, ge=1, le=5)
     source: Literal["distillation", "task_history", "feedback", "import"] = "import"
-    model: str | None = Field(None, description="The model that produced the response")
+    model: Name | None = Field(None, description="The model that produced the response")
     at: datetime | None = None
-    tags: list[str] = []
+    tags: Tags = []
 
 
 class ExampleBatchIn(BaseModel):
-    examples: list[ExampleIn] = Field(max_length=10_000)
+    examples: list[ExampleIn] = Field(max_length=MAX_BATCH)
 
 
 class RatingIn(Request_):
-    rating: int = Field(description="1 to 5")
+    # documented here, checked by the domain (its message says the range)
+    rating: int = Field(description="1 to 5", json_schema_extra={"minimum": 1, "maximum": 5})
     reason: Reason = None
 
 
 class DatasetIn(Request_):
-    dataset_id: str | None = Field(None, description="Default: ds- and the start of the content hash")
+    dataset_id: Id | None = Field(None, description="Default: ds- and the start of the content hash")
     min_rating: int | None = Field(4, ge=1, le=5)
-    domain: str | None = None
-    task_type: str | None = None
+    domain: Name | None = None
+    task_type: Name | None = None
     source: Literal["distillation", "task_history", "feedback", "import"] | None = None
     since: datetime | None = None
     until: datetime | None = None
-    target_model: str = Field("gpt-4o-mini-2024-07-18", description="Picks the tokenizer and the token limit")
-    train_ratio: float = Field(0.8, gt=0, lt=1)
-    seed: int = 42
+    target_model: Name = Field("gpt-4o-mini-2024-07-18", description="Picks the tokenizer and the token limit")
+    train_ratio: float = Field(0.8, gt=0, lt=1, allow_inf_nan=False)
+    seed: int = Field(42, ge=0, le=MAX_SEED)
     reason: Reason = None
 
 
@@ -581,14 +668,16 @@ class Problem(BaseModel):
 
 
 class JobHyperparameters(Request_):
-    n_epochs: int | Literal["auto"] | None = Field(None, description="Default: auto (OpenAI's rule from the size)")
-    batch_size: int | Literal["auto"] | None = None
-    learning_rate_multiplier: Decimal | Literal["auto"] | None = None
-    beta: Decimal | Literal["auto"] | None = Field(None, description="DPO only")
+    n_epochs: Annotated[int, _range_doc(1, 50)] | Literal["auto"] | None = Field(
+        None, description="Default: auto (OpenAI's rule from the size)"
+    )
+    batch_size: Annotated[int, _range_doc(1, 256)] | Literal["auto"] | None = None
+    learning_rate_multiplier: Annotated[Decimal, _range_doc(0, 10)] | Literal["auto"] | None = None
+    beta: Annotated[Decimal, _range_doc(0, 2)] | Literal["auto"] | None = Field(None, description="DPO only")
 
 
 class JobIn(Request_):
-    base_model: str = Field(min_length=1, max_length=256, examples=["gpt-4o-mini-2024-07-18"],
+    base_model: Name = Field(examples=["gpt-4o-mini-2024-07-18"],
                             description="OpenAI: the model to fine-tune. Local: an Unsloth or Hugging Face name "
                             "(unsloth/Llama-3.2-1B-Instruct-bnb-4bit) or a local folder")  # fmt: skip
     provider: Literal["openai", "local"] = "openai"
@@ -597,20 +686,23 @@ class JobIn(Request_):
         "target_modules, epochs or max_steps, learning_rate, batch_size, gradient_accumulation, seed, "
         "train_on_responses_only, export (lora, merged_16bit, gguf) and quantization",
     )  # fmt: skip
-    model_name: str | None = Field(None, description="Registry name of the result (default: the suffix, else the "
-                                   "base model); a TRAINING version is pre-registered under it")  # fmt: skip
-    dataset_id: str | None = Field(None, description="Train on a dataset build (with its lineage)...")
+    model_name: ModelNameDoc | None = Field(
+        None, description="Registry name of the result (default: the suffix, else the base model); a TRAINING "
+        "version is pre-registered under it"
+    )
+    dataset_id: Id | None = Field(None, description="Train on a dataset build (with its lineage)...")
     split: Literal["train", "test", "all"] | None = Field(None, description="...this split of it (default train)")
     training_file: str | None = Field(None, description="...or on a JSONL file the server can read")
-    validation_dataset: str | None = None
+    validation_dataset: Id | None = None
     validation_split: Literal["train", "test", "all"] | None = None
     validation_file: str | None = None
     method: Literal["supervised", "dpo"] = "supervised"
     hyperparameters: JobHyperparameters = Field(default_factory=JobHyperparameters)
     suffix: str | None = Field(None, max_length=64)
-    seed: int | None = None
-    metadata: dict[str, str] | None = None
-    job_id: str | None = Field(None, description="Default: job- and 16 hex digits")
+    seed: int | None = Field(None, ge=0, le=MAX_SEED)
+    metadata: dict[Annotated[str, Field(max_length=64), *NO_CONTROLS],
+                   Annotated[str, Field(max_length=512), *NO_CONTROLS]] | None = None  # fmt: skip
+    job_id: Id | None = Field(None, description="Default: job- and 16 hex digits")
     dry_run: bool = Field(False, description="Check the files and estimate the cost; record nothing")
     skip_checks: bool = Field(False, description="Let through what the local checks refuse (formats they do not "
                               "know, such as images or tool calls); the provider still validates")  # fmt: skip
@@ -680,12 +772,13 @@ class JobEventOut(BaseModel):
 
 
 class PublishIn(Request_):
-    name: str = Field(min_length=1, max_length=200, examples=["support-bot:v3"], description="The Ollama model name")
-    endpoint: str = Field("ollama", max_length=200, description="The name of an Ollama endpoint configured on "
-                          "the server (FT_ENDPOINTS; `ollama` is OLLAMA_HOST, else http://127.0.0.1:11434)")
+    name: Annotated[str, *NO_CONTROLS] = Field(min_length=1, max_length=200, examples=["support-bot:v3"],
+                                               description="The Ollama model name")  # fmt: skip
+    endpoint: Name = Field("ollama", max_length=200, description="The name of an Ollama endpoint configured on "
+                           "the server (FT_ENDPOINTS; `ollama` is OLLAMA_HOST, else http://127.0.0.1:11434)")
     host: str | None = Field(None, description="Not taken over HTTP (a client never picks the address the server "
                              "calls): give endpoint")  # fmt: skip
-    system: str | None = Field(None, max_length=20_000, description="The SYSTEM prompt of the Modelfile")
+    system: Text | None = Field(None, max_length=20_000, description="The SYSTEM prompt of the Modelfile")
     base: str | None = Field(None, description="LoRA exports: the base model Ollama has, e.g. llama3.2:1b")
 
 
@@ -704,29 +797,30 @@ class ModelDeletedOut(BaseModel):
 
 class PredictionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    example_id: str | None = Field(None, max_length=256, description="Default: row-<n> by position")
-    prediction: str
-    reference: str
-    label: str | None = Field(None, description="classification: the true class (default: the reference)")
-    latency_ms: float | None = Field(None, ge=0)
-    cost: Decimal | None = Field(None, ge=0, description="USD for this inference")
+    example_id: Name | None = Field(None, description="Default: row-<n> by position")
+    prediction: Text = Field(max_length=MAX_PREDICTION_TEXT)
+    reference: Text = Field(max_length=MAX_PREDICTION_TEXT)
+    label: Text | None = Field(None, max_length=MAX_PREDICTION_TEXT,
+                               description="classification: the true class (default: the reference)")  # fmt: skip
+    latency_ms: LatencyMs | None = None
+    cost: Usd | None = Field(None, description="USD for this inference")
 
 
 class EvaluationIn(Request_):
-    evaluation_id: str | None = Field(None, description="Default: ev- and 12 hex digits")
-    model: str = Field(min_length=1, max_length=256)
+    evaluation_id: Id | None = Field(None, description="Default: ev- and 12 hex digits")
+    model: Name
     model_type: Literal["base", "fine_tuned"]
     modes: list[str] = Field(default_factory=lambda: ["exact"],
                              description="exact, substring, classification, bleu, rouge")  # fmt: skip
     normalisation: dict[str, bool] | None = Field(None, description="{case, whitespace, punctuation}: what "
                                                   "matching ignores")  # fmt: skip
-    cost: Decimal | None = Field(None, ge=0, description="Cost per inference where a prediction gives none")
+    cost: Usd | None = Field(None, description="Cost per inference where a prediction gives none")
     predictions: list[dict[str, Any]] | None = Field(None, description="Offline evaluation: {example_id?, "
                                                      "prediction, reference, label?, latency_ms?, cost?} each")
-    endpoint: str | None = Field(None, max_length=200, examples=["openai"], description="Live run: the name of an "
-                                 "endpoint configured on the server (FT_ENDPOINTS; `openai` and `ollama` always), "
-                                 "which gets its own key; give dataset_id instead of predictions")  # fmt: skip
-    dataset_id: str | None = Field(None, description="Live run: the dataset build whose split is sent")
+    endpoint: Name | None = Field(None, max_length=200, examples=["openai"], description="Live run: the name of an "
+                                  "endpoint configured on the server (FT_ENDPOINTS; `openai` and `ollama` always), "
+                                  "which gets its own key; give dataset_id instead of predictions")  # fmt: skip
+    dataset_id: Id | None = Field(None, description="Live run: the dataset build whose split is sent")
     split: Literal["train", "test", "all"] = "test"
     concurrency: int = Field(4, ge=1, le=256, description="Live run: requests at a time")
     reason: Reason = None
@@ -757,14 +851,14 @@ class PredictionPage(BaseModel):
 
 
 class CompareIn(Request_):
-    base: str = Field(description="The base model's evaluation id")
-    candidate: str = Field(description="The fine-tuned model's evaluation id, on the same test set")
-    training_cost: Decimal | None = Field(None, ge=0, description="For the ROI: what the fine-tune cost")
-    calls: int | None = Field(None, ge=1, description="For the ROI: calls over the period")
-    value_per_error: Decimal | None = Field(None, ge=0)
+    base: Id = Field(description="The base model's evaluation id")
+    candidate: Id = Field(description="The fine-tuned model's evaluation id, on the same test set")
+    training_cost: Usd | None = Field(None, description="For the ROI: what the fine-tune cost")
+    calls: int | None = Field(None, ge=1, le=MAX_CALLS, description="For the ROI: calls over the period")
+    value_per_error: Usd | None = None
 
 
 class AttachIn(Request_):
-    model: str = Field(description="The registry model")
-    version: int = Field(ge=1, description="Its version the evaluation measured")
+    model: ModelNameDoc = Field(description="The registry model")
+    version: VersionNumber = Field(description="Its version the evaluation measured")
     reason: Reason = None

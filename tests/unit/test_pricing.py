@@ -80,7 +80,7 @@ def test_the_shipped_catalog_has_the_published_fine_tuning_and_base_prices() -> 
     ("fields", "message"),
     [
         ({"input_per_1m": "-1"}, "input_per_1m must be a finite amount of 0 or more"),
-        ({"input_per_1m": "cheap"}, "input_per_1m must be an amount in USD"),
+        ({"input_per_1m": "cheap"}, "input_per_1m must be a decimal amount in USD"),
         ({}, "A price needs at least one rate"),
         ({"training_per_1m": "1", "training_per_hour": "2"}, "not both"),
         ({"pattern": "*", "input_per_1m": "1"}, "a lone '\\*' would price every model"),

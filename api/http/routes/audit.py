@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from api.http.responses import READ
 from api.http.deps import ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
-from api.http.schemas import AuditPage
+from api.http.schemas import AuditPage, Name
 from domain.errors import InvalidInput
 from projections.audit import AuditFilter, audited_event_types, query_audit
 
@@ -19,9 +19,9 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=READ)
 @router.get("", response_model=AuditPage)
 async def audit_trail(
     runtime: ReaderDep,
-    model: Annotated[str | None, Query(description="Only events of this model")] = None,
-    type: Annotated[str | None, Query(description="Only this event type, e.g. RolledBack")] = None,  # noqa: A002
-    actor: Annotated[str | None, Query(description="Only events by this actor")] = None,
+    model: Annotated[Name | None, Query(description="Only events of this model")] = None,
+    type: Annotated[Name | None, Query(description="Only this event type, e.g. RolledBack")] = None,  # noqa: A002
+    actor: Annotated[Name | None, Query(description="Only events by this actor")] = None,
     since: Annotated[datetime | None, Query(description="From this time, inclusive (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="Up to this time, inclusive (ISO 8601)")] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,

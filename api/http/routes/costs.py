@@ -17,11 +17,13 @@ from api.http.schemas import (
     InferenceCostsOut,
     InferencesOut,
     ModelCostsOut,
+    Name,
     RoiIn,
     RoiOut,
     TrainingCostIn,
     TrainingCostOut,
 )
+
 from domain.errors import NotFound
 from domain.ledger_service import InferencesRecorded
 from projections.costs import cost_summary, inference_costs, job_cost, model_costs
@@ -54,7 +56,7 @@ async def record_training_cost(body: TrainingCostIn, cmd: CommandDep) -> Trainin
 
 
 @router.get("/v1/costs/jobs/{job_id}", response_model=TrainingCostOut, responses=errors(404))
-async def get_job_cost(runtime: ReaderDep, job_id: Annotated[str, Path()]) -> TrainingCostOut:
+async def get_job_cost(runtime: ReaderDep, job_id: Annotated[Name, Path()]) -> TrainingCostOut:
     found = await read(job_cost, runtime.db, job_id)
     if found is None:
         raise NotFound(f"No training cost is recorded for job {job_id!r}: POST /v1/training-costs records one.")
@@ -62,7 +64,7 @@ async def get_job_cost(runtime: ReaderDep, job_id: Annotated[str, Path()]) -> Tr
 
 
 @router.get("/v1/costs/models/{name}", response_model=ModelCostsOut, responses=errors(404))
-async def get_model_costs(runtime: ReaderDep, name: Annotated[str, Path()]) -> ModelCostsOut:
+async def get_model_costs(runtime: ReaderDep, name: Annotated[Name, Path()]) -> ModelCostsOut:
     """A model's training cost and jobs, and its inference totals."""
     found = await read(model_costs, runtime.db, name)
     if found is None:
@@ -125,14 +127,14 @@ async def roi(body: RoiIn, runtime: ReaderDep) -> RoiOut:
 @router.get("/v1/costs/inferences", response_model=InferenceCostsOut)
 async def get_inference_costs(
     runtime: ReaderDep,
-    model: Annotated[str | None, Query(description="Only this model")] = None,
+    model: Annotated[Name | None, Query(description="Only this model")] = None,
     since: Annotated[datetime | None, Query(description="From this time, inclusive (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="Up to this time, inclusive (ISO 8601)")] = None,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> InferenceCostsOut:
     """Inference records by model and time range, with exact totals over everything the filter matches."""
-    after = decode_cursor(cursor, list)
+    after = decode_cursor(cursor, (str, str))  # [at, id] of the last record
     found = await read(
         inference_costs, runtime.db, model=model, since=to_stored_time(since), until=to_stored_time(until),
         after=tuple(after) if after else None, limit=limit,

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
 from api.http.responses import COMMAND, READ, errors
-from api.http.schemas import DatasetDetailOut, DatasetIn, DatasetPage
+from api.http.schemas import DatasetDetailOut, DatasetIn, DatasetPage, Name
 from projections.datasets import list_datasets
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=READ)
-DatasetId = Annotated[str, Path(description="The dataset's id")]
+DatasetId = Annotated[Name, Path(description="The dataset's id")]
 ERRORS = errors(404, 409)
 MEDIA = {"openai": "application/jsonl", "jsonl": "application/jsonl", "alpaca": "application/json"}
 FILE = {200: {"description": "The file: JSON Lines, or (alpaca) a JSON array", "content": {

@@ -16,6 +16,7 @@ from api.http.schemas import (
     EvaluationIn,
     EvaluationOut,
     EvaluationPage,
+    Name,
     PredictionPage,
 )
 from api.settings import Settings
@@ -23,7 +24,7 @@ from domain.errors import InvalidInput
 from projections.evaluations import list_evaluations, predictions
 
 router = APIRouter(prefix="/v1/evaluations", tags=["evaluations"], responses=READ)
-EvaluationId = Annotated[str, Path(description="The evaluation's id")]
+EvaluationId = Annotated[Name, Path(description="The evaluation's id")]
 ERRORS = errors(404, 409)
 
 
@@ -57,7 +58,7 @@ async def evaluate(body: EvaluationIn, cmd: CommandDep,
 
 @router.get("", response_model=EvaluationPage)
 async def get_evaluations(
-    runtime: ReaderDep, model: Annotated[str | None, Query()] = None, cursor: Annotated[str | None, Query()] = None,
+    runtime: ReaderDep, model: Annotated[Name | None, Query()] = None, cursor: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EvaluationPage:  # fmt: skip
     items = await read(list_evaluations, runtime.db, model=model, after=decode_cursor(cursor, str), limit=limit)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
 from api.http.errors import ApiProblem
 from api.http.responses import COMMAND, READ, errors, json_body
-from api.http.schemas import ExampleBatchIn, ExamplePage, ExamplesOut, RatedOut, RatingIn
+from api.http.schemas import ExampleBatchIn, ExamplePage, ExamplesOut, Name, RatedOut, RatingIn
 from domain.dataset_service import ExamplesRecorded
 from projections.examples import ExampleFilter, list_examples
 
@@ -54,9 +54,9 @@ async def rate(example_id: Annotated[str, Path()], body: RatingIn, cmd: CommandD
 async def get_examples(
     runtime: ReaderDep,
     min_rating: Annotated[int | None, Query(ge=1, le=5)] = None,
-    domain: Annotated[str | None, Query()] = None,
-    task_type: Annotated[str | None, Query()] = None,
-    source: Annotated[str | None, Query()] = None,
+    domain: Annotated[Name | None, Query()] = None,
+    task_type: Annotated[Name | None, Query()] = None,
+    source: Annotated[Name | None, Query()] = None,
     since: Annotated[datetime | None, Query()] = None,
     until: Annotated[datetime | None, Query()] = None,
     cursor: Annotated[str | None, Query()] = None,

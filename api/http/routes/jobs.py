@@ -24,6 +24,7 @@ from api.http.schemas import (
     JobOut,
     JobPage,
     ModelDeletedOut,
+    Name,
     PublishIn,
 )
 from api.jobs import Outcome, ProviderRefused
@@ -33,7 +34,7 @@ from domain.errors import InvalidInput, NotFound
 from projections.jobs import get_job, job_for_model, list_jobs
 
 router = APIRouter(tags=["jobs"], responses=READ)
-JobId = Annotated[str, Path(description="Our job id, or the provider's (ftjob-...)")]
+JobId = Annotated[Name, Path(description="Our job id, or the provider's (ftjob-...)")]
 ERRORS = errors(404, 409)
 COMMAND_ERRORS = COMMAND | ERRORS
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -79,8 +80,8 @@ async def create_job(body: JobIn, cmd: CommandDep, settings: SettingsDep) -> Any
 @router.get("/v1/jobs", response_model=JobPage)
 async def get_jobs(
     runtime: ReaderDep,
-    status_: Annotated[str | None, Query(alias="status", description="Only jobs in this status")] = None,
-    model_name: Annotated[str | None, Query(description="Only jobs registering under this model name")] = None,
+    status_: Annotated[Name | None, Query(alias="status", description="Only jobs in this status")] = None,
+    model_name: Annotated[Name | None, Query(description="Only jobs registering under this model name")] = None,
     cursor: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> JobPage:

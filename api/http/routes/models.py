@@ -26,6 +26,7 @@ from api.runtime import Runtime
 from domain.application import Recorded
 from domain.errors import NotFound
 from domain.registry import parse_status, validate_model_name
+from domain.values import MAX_COUNT
 from domain.registry_service import Deployed
 from projections import registry as listing
 
@@ -45,10 +46,12 @@ def _etag(recorded: Recorded, response: Response) -> None:
 def _parse_version(v: str) -> int | None:
     if v == "latest":
         return None
-    if not v.isdigit() or int(v) < 1:
+    # ASCII digits only ('²' is a digit to isdigit, not to int), and within what the store holds
+    if not (v.isascii() and v.isdigit() and len(v) <= 10) or not 1 <= int(v) <= MAX_COUNT:
         raise ApiProblem(
-            422, "invalid-input", "Invalid input", f"version must be a number from 1, or 'latest'; got {v!r}."
-        )
+            422, "invalid-input", "Invalid input",
+            f"version must be a number from 1 to {MAX_COUNT:,}, or 'latest'; got {v[:40]!r}.",
+        )  # fmt: skip
     return int(v)
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.http.deps import CommandDep, ReaderDep, read
 from api.http.responses import COMMAND, READ, errors
-from api.http.schemas import PriceIn, PriceOut, PriceSetOut
+from api.http.schemas import Name, PriceIn, PriceOut, PriceSetOut
 from domain.errors import NotFound
 from domain.pricing import Price
 
@@ -34,7 +34,7 @@ async def set_price(body: PriceIn, cmd: CommandDep, response: Response) -> Price
 async def list_prices(
     runtime: ReaderDep,
     as_of: Annotated[datetime | None, Query(description="In force at this time (default: now)")] = None,
-    model: Annotated[str | None, Query(description="Only the price that applies to this model name")] = None,
+    model: Annotated[Name | None, Query(description="Only the price that applies to this model name")] = None,
 ) -> list[PriceOut]:
     at = (as_of if as_of is None or as_of.tzinfo else as_of.replace(tzinfo=UTC)) or datetime.now(UTC)
     if model is not None:
