@@ -94,6 +94,22 @@ def _show_outcome(rt: Runtime, outcome: Outcome, as_json: bool) -> None:
         _print_job(job, outcome)
 
 
+def _ended(outcome: Outcome) -> bool:
+    return outcome.job.job_status in TERMINAL and outcome.job.job_status is not JobStatus.SUCCEEDED
+
+
+def _fail_if_ended(outcome: Outcome) -> None:
+    """A job that ended at creation (the provider rejected it, or it could not start) is an error, not a job
+    to follow."""
+    job = outcome.job
+    if _ended(outcome):
+        error = job.error or {}
+        why = str(error.get("message") or "no reason given").rstrip(".") + (f" [{error['code']}]" if error.get("code")
+                                                                               else "")  # fmt: skip
+        raise _fail(f"job {job.job_id} {job.status} at creation: {why}. Its registry version {job.model_name} "
+                    f"v{job.registry_version} is FAILED; fix the request and create a new job.")  # fmt: skip
+
+
 def _hyper(epochs: int | None, batch_size: int | None, lr: float | None, beta: float | None) -> dict[str, Any]:
     values = {"n_epochs": epochs, "batch_size": batch_size, "learning_rate_multiplier": lr, "beta": beta}
     return {k: v for k, v in values.items() if v is not None}
@@ -173,7 +189,9 @@ def create_openai_job(
             if not typer.confirm(f"Create the job at {rt.job_service.provider.settings.describe()}?"):
                 raise _fail("cancelled: nothing was recorded")
         outcome = rt.job_service.create(plan, actor=actor, reason=reason)
-        _show_outcome(rt, outcome, as_json)
+        if as_json or not _ended(outcome):  # an ended job gets its one-line reason instead
+            _show_outcome(rt, outcome, as_json)
+    _fail_if_ended(outcome)
     if not as_json:
         out.print(f"Follow it with `ft-cli watch-job {plan.spec.job_id}`.")
 
@@ -454,7 +472,9 @@ def create_local_job(
         if not as_json:
             _print_time(plan.estimate.as_dict())
         outcome = rt.job_service.create(plan, actor=actor, reason=reason)
-        _show_outcome(rt, outcome, as_json)
+        if as_json or not _ended(outcome):
+            _show_outcome(rt, outcome, as_json)
+    _fail_if_ended(outcome)
     if not as_json:
         out.print(f"Its log: {rt.job_service.local.files(plan.spec.job_id).log}. Follow it with "
                   f"`ft-cli watch-job {plan.spec.job_id}`.")  # fmt: skip
