@@ -180,7 +180,7 @@ def register_model(
 ) -> None:
     """Register a new version of a model (the model is created with its first version)."""
     with opened(database_url, fresh=False) as rt:
-        r = rt.registry.register_version(
+        r = rt.register_version(  # a given cost also goes to the cost ledger
             name, base_model=base_model, job_id=job_id, dataset_size=dataset_size, accuracy=accuracy,
             cost=cost, training=training, actor=actor, reason=reason,
         )  # fmt: skip
@@ -703,35 +703,69 @@ def prepare_dataset(
     database_url: DbOpt = None,
 ) -> None:
     """Build a dataset from the collected examples and write its train and test files."""
-    if fmt not in ("openai", "alpaca", "jsonl"):
-        raise _fail(f"Unknown format {fmt!r}: use openai, alpaca or jsonl.")
+    _check_format(fmt)
     with opened(database_url, fresh=False) as rt:
+        # Running the same command again returns the build it made and writes its files again.
         built = rt.build_dataset(
             actor=actor, reason=reason, dataset_id=name, min_rating=min_rating, domain=domain, task_type=task_type,
             source=source, since=_parse_time(since, "--since"), until=_parse_time(until, "--until"),
-            target_model=target_model, train_ratio=train_ratio, seed=seed,
+            target_model=target_model, train_ratio=train_ratio, seed=seed, reuse_identical=True,
         )  # fmt: skip
         rt.engine.reach(built.recorded.position)
         dataset_id = built.build.dataset_id
-        suffix = "json" if fmt == "alpaca" else "jsonl"
-        files = {}
-        try:
-            output.mkdir(parents=True, exist_ok=True)
-            for split in ("train", "test"):
-                path = output / f"{dataset_id}-{split}.{suffix}"
-                path.write_bytes(rt.export_dataset(dataset_id, fmt, split))
-                files[split] = str(path)
-        except OSError as e:
-            raise _fail(f"cannot write to {output}: {e.strerror}") from None
+        files = _write_splits(rt, dataset_id, fmt, ("train", "test"), output)
     stats = built.build.stats
-    result = {"dataset_id": dataset_id, "content_hash": built.build.content_hash, "files": files}
+    result = {"dataset_id": dataset_id, "content_hash": built.build.content_hash, "files": files,
+              "existing": built.existing}  # fmt: skip
     result |= {k: stats[k] for k in ("train", "test", "rejected", "warnings")}
     if as_json:
         return print_json(result)
-    out.print(f"Dataset {dataset_id}: {stats['train']} train, {stats['test']} test, {stats['rejected']} rejected; "
-              f"{stats['total_tokens']:,} tokens. Files: {files['train']}, {files['test']}.")  # fmt: skip
+    again = " (built before with these settings; nothing new recorded)" if built.existing else ""
+    out.print(f"Dataset {dataset_id}{again}: {stats['train']} train, {stats['test']} test, {stats['rejected']} "
+              f"rejected; {stats['total_tokens']:,} tokens. Files: {files['train']}, {files['test']}.")  # fmt: skip
     for warning in stats["warnings"]:
         out.print(f"warning: {warning}")
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("openai", "alpaca", "jsonl"):
+        raise _fail(f"Unknown format {fmt!r}: use openai, alpaca or jsonl.")
+
+
+def _write_splits(rt: Runtime, dataset_id: str, fmt: str, splits: tuple[str, ...], output: Path) -> dict[str, str]:
+    """Writes each split as `<id>-<split>.<jsonl|json>` under `output`; the paths by split."""
+    suffix = "json" if fmt == "alpaca" else "jsonl"
+    files = {}
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        for split in splits:
+            path = output / f"{dataset_id}-{split}.{suffix}"
+            path.write_bytes(rt.export_dataset(dataset_id, fmt, split))
+            files[split] = str(path)
+    except OSError as e:
+        raise _fail(f"cannot write to {output}: {e.strerror}") from None
+    return files
+
+
+@command(name="export-dataset")
+def export_dataset(
+    dataset_id: str,
+    fmt: Annotated[str, typer.Option("--format", help="openai, alpaca or jsonl")] = "openai",
+    split: Annotated[str | None, typer.Option(help="One file: train, test or all (default: train and test)")] = None,
+    output: Annotated[Path, typer.Option(help="Folder to write the file(s) to")] = Path("."),
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Write a dataset build's files in a format, as prepare-dataset does: train and test, or one split."""
+    _check_format(fmt)
+    if split not in (None, "train", "test", "all"):
+        raise _fail(f"Unknown split {split!r}: use train, test or all.")
+    with opened(database_url) as rt:
+        rt.dataset(dataset_id)  # a clear error for an unknown dataset, before any folder is made
+        files = _write_splits(rt, dataset_id, fmt, ("train", "test") if split is None else (split,), output)
+    if as_json:
+        return print_json({"dataset_id": dataset_id, "format": fmt, "files": files})
+    out.print(f"Wrote {', '.join(files.values())}.")
 
 
 @command(name="list-datasets")

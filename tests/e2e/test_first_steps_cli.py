@@ -132,3 +132,92 @@ def test_a_job_the_provider_accepts_still_says_how_to_follow_it(
     file = chat_file(tmp_path / "train.jsonl", 12)
     created = ft(runtime, "create-openai-job", "gpt-4o-mini-2024-07-18", str(file), "--yes", env=at_sandbox(sandbox))
     assert "Follow it with `ft-cli watch-job job-" in created.stdout
+
+
+# --------------------------------------------------- a registered cost in the ledger (defect 11)
+
+
+def test_a_cost_given_at_registration_is_that_jobs_training_cost_counted_once(runtime: Runtime) -> None:
+    ft(runtime, "register-model", "support-bot", "gpt-4o-mini-2024-07-18", "ftjob-abc123", "500", "--cost", "50")
+    ft(runtime, "register-model", "support-bot", "gpt-4o-mini-2024-07-18", "ftjob-abc123", "500", "--cost", "50")
+    ft(runtime, "record-training-cost", "ftjob-9", "support-bot", "gpt-4o-mini-2024-07-18", "10", "0",
+       "--total-cost", "7")  # fmt: skip
+    ft(runtime, "register-model", "support-bot", "gpt-4o-mini-2024-07-18", "ftjob-9", "10", "--cost", "70")
+    (model,) = ft_json(runtime, "cost-summary")["models"]
+    assert (model["model"], Decimal(model["training_cost"]), model["jobs"]) == ("support-bot", Decimal(57), 2)
+    roi = ft_json(runtime, "roi", "--model", "support-bot", "--base-accuracy", "0.8", "--ft-accuracy", "0.9",
+                  "--base-cost-per-call", "0.01", "--ft-cost-per-call", "0.002", "--calls", "1000")  # fmt: skip
+    assert Decimal(roi["inputs"]["training_cost"]) == 57 and roi["sources"]["training_cost"] == "ledger:support-bot"
+
+
+def test_a_cost_registered_over_http_reaches_the_ledger_too(runtime: Runtime) -> None:
+    app = create_app(Settings(database_url=runtime.config.url, read_wait_seconds=0.3, poll_jobs=False), runtime)
+    body = {"base_model": "gpt-4o-mini-2024-07-18", "job_id": "ftjob-1", "dataset_size": 500, "cost": "4.20"}
+    with TestClient(app) as client:
+        for _ in range(2):
+            assert client.post("/v1/models/support-bot/versions", json=body).status_code == 201
+        job = client.get("/v1/costs/jobs/ftjob-1").json()
+        head = runtime.engine.log.head()
+        bad = client.post("/v1/models/support-bot/versions", json=body | {"job_id": "ftjob-2", "cost": "-1"})
+        assert bad.status_code == 422 and client.get("/v1/costs/jobs/ftjob-2").status_code == 404
+    assert (job["model_name"], Decimal(job["total_cost"])) == ("support-bot", Decimal("4.20"))
+    assert runtime.engine.log.head() == head
+
+
+# ------------------------------------------------ re-running prepare-dataset, exporting (defect 12)
+
+
+@pytest.fixture
+def collected(runtime: Runtime, tmp_path: Path) -> Runtime:
+    examples = [{"example_id": f"ex-{i:03d}", "prompt": f"Customer {i} asks: how do I change my billing address?",
+                 "response": f"Go to Account, then Billing, and edit the address ({i}). Changes apply at once.",
+                 "task_type": "qa", "rating": 5} for i in range(30)]  # fmt: skip
+    file = tmp_path / "history.jsonl"
+    file.write_text("".join(json.dumps(e) + "\n" for e in examples))
+    ft(runtime, "collect-examples", str(file))
+    return runtime
+
+
+def test_an_identical_prepare_dataset_returns_the_build_and_writes_its_files_again(
+    collected: Runtime, tmp_path: Path
+) -> None:
+    for name in (["--name", "support-v1"], []):  # a given id, and the id from the content hash
+        first = ft_json(collected, "prepare-dataset", *name, "--output", str(tmp_path / "a"))
+        train = Path(first["files"]["train"])
+        train.unlink()
+        head = collected.engine.log.head()
+        again = ft_json(collected, "prepare-dataset", *name, "--output", str(tmp_path / "a"))
+        assert (again["dataset_id"], again["content_hash"], again["existing"]) == (
+            first["dataset_id"], first["content_hash"], True)
+        assert (again["train"], again["test"]) == (first["train"], first["test"]) and train.is_file()
+        assert collected.engine.log.head() == head and not first["existing"]
+    human = ft(collected, "prepare-dataset", "--name", "support-v1", "--output", str(tmp_path / "a")).stdout
+    assert "built before with these settings; nothing new recorded" in human
+
+
+def test_a_different_spec_under_the_same_dataset_id_is_refused_saying_what_differs(
+    collected: Runtime, tmp_path: Path
+) -> None:
+    ft(collected, "prepare-dataset", "--name", "support-v1", "--output", str(tmp_path))
+    head = collected.engine.log.head()
+    refused = ft(collected, "prepare-dataset", "--name", "support-v1", "--seed", "7", "--train-ratio", "0.5",
+                 "--output", str(tmp_path), ok=False)  # fmt: skip
+    assert refused.stderr.count("\n") == 1
+    assert "Dataset 'support-v1' already exists with other settings (train_ratio 0.8 there, 0.5 here; " \
+           "seed 42 there, 7 here)" in refused.stderr
+    assert collected.engine.log.head() == head
+
+
+def test_export_dataset_writes_a_build_in_another_format(collected: Runtime, tmp_path: Path) -> None:
+    built = ft_json(collected, "prepare-dataset", "--name", "support-v1", "--output", str(tmp_path))
+    both = ft_json(collected, "export-dataset", "support-v1", "--format", "alpaca", "--output", str(tmp_path / "al"))
+    train = json.loads(Path(both["files"]["train"]).read_text())
+    assert both["files"]["train"].endswith("al/support-v1-train.json") and len(train) == built["train"]
+    assert set(train[0]) == {"instruction", "input", "output"}
+    everything = ft_json(collected, "export-dataset", "support-v1", "--format", "jsonl", "--split", "all",
+                         "--output", str(tmp_path / "all"))  # fmt: skip
+    lines = Path(everything["files"]["all"]).read_text().splitlines()
+    assert list(everything["files"]) == ["all"] and len(lines) == built["train"] + built["test"]
+    missing = ft(collected, "export-dataset", "nope", ok=False)
+    assert "Dataset 'nope' does not exist: build one with `ft-cli prepare-dataset`" in missing.stderr
+    assert "Unknown split 'dev'" in ft(collected, "export-dataset", "support-v1", "--split", "dev", ok=False).stderr
