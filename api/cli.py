@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -29,7 +29,7 @@ from rich.table import Table
 from adapters.store import StoreConfigError
 from api.runtime import Runtime, SchemaMissing
 from api.settings import Settings, settings_error_message
-from domain.errors import DomainError, InvalidInput
+from domain.errors import DomainError, InvalidInput, RuleViolation
 from domain.inference import MAX_BATCH, BatchRejected
 from domain.pricing import Price
 from domain.registry_service import Deployed
@@ -137,6 +137,25 @@ def _json_default(value: Any) -> Any:
 
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, default=_json_default, indent=2))
+
+
+def money(value: Any) -> str:
+    """USD for people: -$0.0005, $1,234.57; under a cent, two significant digits ($0.00036). JSON keeps exact values."""
+    if value is None:
+        return ""
+    amount = Decimal(str(value))
+    if not amount.is_finite():
+        return str(amount)
+    sign, size = "-" if amount < 0 else "", abs(amount)
+    places = 2 if size >= 1 or size == 0 else max(2, 1 - size.adjusted())  # cents, or 2 significant digits
+    rounded = size.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    places = max(2, -rounded.normalize().as_tuple().exponent) if rounded else 2  # no trailing zeros past cents
+    return f"{sign}${rounded:,.{places}f}"
+
+
+def day_count(value: Any) -> str:
+    """A number of days for people, to one decimal."""
+    return "" if value is None else f"{Decimal(str(value)):,.1f}"
 
 
 def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
@@ -618,10 +637,10 @@ def cost_summary_command(
     columns = ["model", "training", "jobs", "calls", "tokens in", "tokens out", "inference", "per call"]
 
     def row(name: str, t: dict[str, Any]) -> list[Any]:
-        return [name, t["training_cost"], t["jobs"], f"{t['inferences']:,}", f"{t['input_tokens']:,}",
-                f"{t['output_tokens']:,}", t["inference_cost"], t["cost_per_call"]]  # fmt: skip
+        return [name, money(t["training_cost"]), t["jobs"], f"{t['inferences']:,}", f"{t['input_tokens']:,}",
+                f"{t['output_tokens']:,}", money(t["inference_cost"]), money(t["cost_per_call"])]  # fmt: skip
 
-    _table("Costs (USD)", columns, [row(m["model"], m) for m in summary["models"]] + [row("TOTAL", summary["total"])])
+    _table("Costs", columns, [row(m["model"], m) for m in summary["models"]] + [row("TOTAL", summary["total"])])
     if days:
         _table("Per day", ["day", *columns], [[d["day"], *row(d["model"], d)] for d in summary["days"]])
 
@@ -654,11 +673,12 @@ def roi_command(
     if as_json:
         return print_json(report)
     roi_text = "n/a (free training)" if report["roi_percent"] is None else f"{report['roi_percent']:,.1f}%"
+    break_even = "" if report["break_even_calls"] is None else f"{report['break_even_calls']:,}"
     _table(
-        f"ROI over {report['calls']:,} calls (USD)",
+        f"ROI over {report['calls']:,} calls",
         ["cost savings", "error-reduction value", "net benefit", "ROI", "break-even calls", "payback days"],
-        [[report["cost_savings"], report["error_reduction_value"], report["net_benefit"], roi_text,
-          report["break_even_calls"], report["payback_days"]]],
+        [[money(report["cost_savings"]), money(report["error_reduction_value"]), money(report["net_benefit"]),
+          roi_text, break_even, day_count(report["payback_days"])]],
     )  # fmt: skip
     out.print(f"Verdict: {report['verdict']}.")
 
@@ -792,9 +812,9 @@ def dataset_stats(dataset_id: str, as_json: JsonOpt = False, database_url: DbOpt
            [[stats["examples"], stats["train"], stats["test"], stats["rejected"], f"{stats['total_tokens']:,}",
              f"{stats['tokens']['mean']:.1f}", stats["tokens"]["p90"]]])  # fmt: skip
     _table(
-        "Estimated training cost (USD)",
+        "Estimated training cost",
         ["model", "cost"],
-        [[m, c] for m, c in stats["estimated_training_cost"].items()],
+        [[m, money(c)] for m, c in stats["estimated_training_cost"].items()],
     )
     for warning in stats["warnings"]:
         out.print(f"warning: {warning}")
@@ -819,7 +839,7 @@ def setup_ab_test(
 ) -> None:
     """Create an A/B test of two models."""
     with opened(database_url, fresh=False) as rt:
-        r = rt.ab.create_test(actor=actor, reason=reason, test_id=test_id, model_a=model_a, model_b=model_b,
+        r = rt.create_ab_test(actor=actor, reason=reason, test_id=test_id, model_a=model_a, model_b=model_b,
                               split=split, alpha=alpha, min_samples=min_samples, match_mode=match_mode)  # fmt: skip
         rt.engine.reach(r.recorded.position)
         found = rt.ab_test(test_id)
@@ -858,7 +878,7 @@ def _print_ab(found: dict[str, Any], deploy: str | None = None) -> None:
             arm, a["model"], f"{a['n']:,}", "" if a["accuracy"] is None else f"{a['accuracy']:.4f}",
             "" if ci is None else f"[{ci[0]:.4f}, {ci[1]:.4f}]",
             "" if a["latency_mean_ms"] is None else f"{a['latency_mean_ms']:.1f}",
-            "" if a["cost_mean"] is None else f"{a['cost_mean']:.6f}", a["cost_total"],
+            money(a["cost_mean"]), money(a["cost_total"]),
         ])  # fmt: skip
     _table(f"A/B test {found['config'].test_id} ({found['status']})",
            ["arm", "model", "n", "accuracy", "95% CI", "latency ms", "cost/call", "cost total"], rows)  # fmt: skip
@@ -888,7 +908,12 @@ def conclude_ab_test(
 ) -> None:  # fmt: skip
     """Freeze the result over every sample recorded so far."""
     with opened(database_url, fresh=False) as rt:
-        r = rt.conclude_ab_test(test_id, actor=actor, reason=reason)
+        try:
+            r = rt.conclude_ab_test(test_id, actor=actor, reason=reason)
+        except RuleViolation as e:
+            if rt.ab.load(test_id).status == "running":
+                raise
+            raise _fail(f"{e.detail} See its frozen result with `ft-cli ab-test-status {test_id}`.") from None
         rt.engine.reach(r.recorded.position)
         _show_ab(rt, test_id, as_json)
 

@@ -29,6 +29,7 @@ from domain.evaluation_service import EvaluationRecorded, Evaluations
 from domain.evaluations import EvaluationSpec, compare_runs
 from domain.job_service import Jobs
 from domain.ledger_service import CostLedger, InferencesRecorded
+from domain.registry import VersionSpec
 from domain.registry_service import Registry, VersionRegistered
 from domain.values import decimal_value
 from projections.ab_stats import get_test, stored_sample_ids
@@ -168,7 +169,9 @@ class Runtime:
         """Registers a version; a cost given with it becomes that job's training cost in the ledger, once per
         job id (a second registration of the job, or a job whose cost the ledger has, adds no cost)."""
         cost = None
-        if fields.get("cost") is not None:  # checked before anything is recorded
+        if fields.get("cost") is not None:  # checked before anything is recorded, the version's rules first
+            VersionSpec.validate(**{k: fields.get(k) for k in ("base_model", "job_id", "dataset_size", "accuracy",
+                                                               "cost")})  # fmt: skip
             cost = self.ledger.registered_cost(job_id=fields.get("job_id"), model_name=name,
                                                base_model=fields.get("base_model"),
                                                dataset_size=fields.get("dataset_size"), cost=fields["cost"])
@@ -251,6 +254,23 @@ class Runtime:
 
     # ------------------------------------------------------------ A/B tests
 
+    def create_ab_test(self, *, actor: str, reason: str | None = None, **settings: Any) -> TestChanged:
+        return self.ab.create_test(actor=actor, reason=reason, check_model=self._check_arm, **settings)
+
+    def _check_arm(self, arm: str, model: str) -> None:
+        """`NAME@N` of a registered model must be one of its versions (other names are served elsewhere)."""
+        name, _, version = model.rpartition("@")
+        if not version.isdigit() or not name:
+            return
+        try:
+            registered = self.registry.load(name)
+        except (NotFound, InvalidInput):  # not a registry model: a name the serving side knows
+            return
+        try:
+            registered.status_of(int(version))
+        except NotFound as e:
+            raise InvalidInput(f"{arm} {model!r} names a version that does not exist: {e.detail}") from None
+
     def record_samples(self, test_id: str, samples: list[Any], *, actor: str) -> SamplesRecorded:
         return self.ab.record_samples(
             test_id, samples, actor=actor, stored=lambda t, ids: stored_sample_ids(self.db, t, ids)
@@ -275,7 +295,7 @@ class Runtime:
 
     def conclude_ab_test(self, test_id: str, *, actor: str, reason: str | None = None) -> TestChanged:
         """Freezes the result: the statistics of every sample up to the log's head, computed once."""
-        self.ab.load(test_id).check_accepts_samples()  # a clear 409 before any work
+        self.ab.load(test_id).check_concludable()  # a clear 409 before any work
         position = self.engine.log.head()
         self.engine.reach(position)
         found = get_test(self.db, test_id)

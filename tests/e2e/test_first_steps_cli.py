@@ -221,3 +221,109 @@ def test_export_dataset_writes_a_build_in_another_format(collected: Runtime, tmp
     missing = ft(collected, "export-dataset", "nope", ok=False)
     assert "Dataset 'nope' does not exist: build one with `ft-cli prepare-dataset`" in missing.stderr
     assert "Unknown split 'dev'" in ft(collected, "export-dataset", "support-v1", "--split", "dev", ok=False).stderr
+
+
+# ------------------------------------------------------------ A/B tests and rounding (defect 13)
+
+
+def test_setting_up_a_test_of_a_version_that_does_not_exist_is_refused_with_the_versions_that_do(
+    runtime: Runtime,
+) -> None:
+    for job in ("ftjob-1", "ftjob-2"):
+        ft(runtime, "register-model", "support-bot", "gpt-4o-mini-2024-07-18", job, "500")
+    head = runtime.engine.log.head()
+    refused = ft(runtime, "setup-ab-test", "t1", "gpt-4o-mini", "support-bot@9", ok=False)
+    assert refused.stderr == ("error: model_b 'support-bot@9' names a version that does not exist: Model "
+                              "'support-bot' has no version 9: it has versions 1 to 2.\n")  # fmt: skip
+    assert runtime.engine.log.head() == head
+    created = ft_json(runtime, "setup-ab-test", "t1", "gpt-4o-mini", "support-bot@2")
+    assert created["model_b"] == "support-bot@2"
+
+
+def test_concluding_a_concluded_test_says_when_and_by_whom_and_the_status_shows_the_frozen_result(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    ft(runtime, "setup-ab-test", "t1", "base", "tuned", "--min-samples", "5")
+    file = tmp_path / "samples.jsonl"
+    file.write_text("".join(json.dumps({"sample_id": f"s{i}", "arm": "ab"[i % 2], "correct": i % 3 != 0,
+                                        "latency_ms": 100 + i, "cost": "0.0005"}) + "\n" for i in range(40)))
+    ft(runtime, "record-samples", "t1", str(file))
+    concluded = ft_json(runtime, "conclude-ab-test", "t1", "--actor", "alice")
+    head = runtime.engine.log.head()
+    again = ft(runtime, "conclude-ab-test", "t1", "--actor", "bob", ok=False)
+    assert again.stderr.startswith("error: A/B test 't1' is concluded already on ") and again.stderr.count("\n") == 1
+    assert "UTC by alice: cannot conclude it again (its result is final). See its frozen result with " \
+           "`ft-cli ab-test-status t1`." in again.stderr
+    assert runtime.engine.log.head() == head
+    status = ft_json(runtime, "ab-test-status", "t1")
+    assert status["status"] == "concluded" and status["statistics"] == concluded["statistics"]
+    table = ft(runtime, "ab-test-status", "t1").stdout
+    assert "$0.0005" in table and "$0.01" in table  # cost per call and cost total (20 x $0.0005), rounded
+
+
+def test_human_output_rounds_money_and_days_while_json_keeps_exact_values(runtime: Runtime) -> None:
+    args = ["roi", "--base-accuracy", "0.80", "--ft-accuracy", "0.80", "--training-cost", "1000",
+            "--base-cost-per-call", "0.0100", "--ft-cost-per-call", "0.0105", "--calls-per-day", "3",
+            "--days", "7", "--value-per-error", "0"]  # fmt: skip
+    exact = ft_json(runtime, *args)
+    assert (exact["cost_savings"], exact["net_benefit"]) == ("-0.0105", "-1000.0105")  # exact, as computed
+    table = ft(runtime, *args).stdout
+    assert "-$0.011" in table and "-$1,000.01" in table and "$-" not in table
+    payback = ft_json(runtime, "roi", "--base-accuracy", "0.8", "--ft-accuracy", "0.9", "--training-cost", "7",
+                      "--base-cost-per-call", "0.01", "--ft-cost-per-call", "0.01", "--calls-per-day", "3",
+                      "--days", "100")  # fmt: skip
+    shown = ft(runtime, "roi", "--base-accuracy", "0.8", "--ft-accuracy", "0.9", "--training-cost", "7",
+               "--base-cost-per-call", "0.01", "--ft-cost-per-call", "0.01", "--calls-per-day", "3",
+               "--days", "100").stdout  # fmt: skip
+    assert len(payback["payback_days"]) > 10 and f"{Decimal(payback['payback_days']):.1f}" in shown
+
+
+# ------------------------------------------------ local scripts, local jobs, stale statuses (defect 14)
+
+
+def test_create_ollama_script_refuses_an_alpaca_file_naming_the_format_it_reads(
+    collected: Runtime, tmp_path: Path
+) -> None:
+    alpaca = ft_json(collected, "prepare-dataset", "--name", "support-v1", "--format", "alpaca",
+                     "--output", str(tmp_path))["files"]["train"]  # fmt: skip
+    refused = ft(collected, "create-ollama-script", "unsloth/Llama-3.2-1B-Instruct-bnb-4bit", alpaca, "support-bot",
+                 "--output", str(tmp_path / "script"), ok=False)  # fmt: skip
+    assert refused.stderr.count("\n") == 1 and "is a JSON array (Alpaca's format?), not chat rows" in refused.stderr
+    assert "`ft-cli export-dataset ID --format openai`" in refused.stderr and not (tmp_path / "script").exists()
+    chat = ft_json(collected, "export-dataset", "support-v1", "--split", "train", "--output", str(tmp_path))
+    written = ft_json(collected, "create-ollama-script", "unsloth/Llama-3.2-1B-Instruct-bnb-4bit",
+                      chat["files"]["train"], "support-bot", "--output", str(tmp_path / "script"))  # fmt: skip
+    assert Path(written["script"]).is_file()
+
+
+def test_create_local_job_without_the_training_packages_says_what_to_install_and_records_nothing(
+    collected: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    ft(collected, "prepare-dataset", "--name", "support-v1", "--output", str(tmp_path))
+    head = collected.engine.log.head()
+    for package in ("trl", "peft"):
+        monkeypatch.setitem(sys.modules, package, None)  # as if not installed: find_spec finds nothing
+    result = CliRunner().invoke(app, ["create-local-job", "unsloth/Llama-3.2-1B-Instruct-bnb-4bit", "--dataset",
+                                      "support-v1", "--database-url", collected.config.url])  # fmt: skip
+    assert result.exit_code == 1 and result.stderr.startswith("error: Local training needs peft, trl, not installed")
+    assert "pip install 'ft-lifecycle[local]'" in result.stderr and result.stderr.count("\n") == 1
+    assert collected.engine.log.head() == head
+
+
+def test_list_jobs_says_unfinished_statuses_are_as_last_recorded_and_sync_refreshes_them(
+    runtime: Runtime, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    file = chat_file(tmp_path / "train.jsonl", 12)
+    job = ft_json(runtime, "create-openai-job", "gpt-4o-mini-2024-07-18", str(file), "--yes", env=at_sandbox(sandbox))
+    sandbox.to_finished()
+    wide = at_sandbox(sandbox) | {"COLUMNS": "200"}  # the whole table on one screen
+    stale = ft(runtime, "list-jobs", env=wide).stdout
+    assert "validating_files" in stale and "as of" in stale
+    assert "1 unfinished job(s) show their state as last recorded" in stale and "ft-cli list-jobs --sync" in stale
+    (synced,) = ft_json(runtime, "list-jobs", "--sync", env=at_sandbox(sandbox))
+    assert (synced["job_id"], synced["status"]) == (job["job_id"], "succeeded")
+    assert "unfinished" not in ft(runtime, "list-jobs", env=wide).stdout
