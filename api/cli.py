@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -29,7 +29,7 @@ from rich.table import Table
 from adapters.store import StoreConfigError
 from api.runtime import Runtime, SchemaMissing
 from api.settings import Settings, settings_error_message
-from domain.errors import DomainError, InvalidInput
+from domain.errors import DomainError, InvalidInput, RuleViolation
 from domain.inference import MAX_BATCH, BatchRejected
 from domain.pricing import Price
 from domain.registry_service import Deployed
@@ -139,6 +139,25 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, default=_json_default, indent=2))
 
 
+def money(value: Any) -> str:
+    """USD for people: -$0.0005, $1,234.57; under a cent, two significant digits ($0.00036). JSON keeps exact values."""
+    if value is None:
+        return ""
+    amount = Decimal(str(value))
+    if not amount.is_finite():
+        return str(amount)
+    sign, size = "-" if amount < 0 else "", abs(amount)
+    places = 2 if size >= 1 or size == 0 else max(2, 1 - size.adjusted())  # cents, or 2 significant digits
+    rounded = size.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    places = max(2, -rounded.normalize().as_tuple().exponent) if rounded else 2  # no trailing zeros past cents
+    return f"{sign}${rounded:,.{places}f}"
+
+
+def day_count(value: Any) -> str:
+    """A number of days for people, to one decimal."""
+    return "" if value is None else f"{Decimal(str(value)):,.1f}"
+
+
 def _table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     table = Table(title=title, show_lines=False)
     for c in columns:
@@ -180,7 +199,7 @@ def register_model(
 ) -> None:
     """Register a new version of a model (the model is created with its first version)."""
     with opened(database_url, fresh=False) as rt:
-        r = rt.registry.register_version(
+        r = rt.register_version(  # a given cost also goes to the cost ledger
             name, base_model=base_model, job_id=job_id, dataset_size=dataset_size, accuracy=accuracy,
             cost=cost, training=training, actor=actor, reason=reason,
         )  # fmt: skip
@@ -671,10 +690,10 @@ def cost_summary_command(
     columns = ["model", "training", "jobs", "calls", "tokens in", "tokens out", "inference", "per call"]
 
     def row(name: str, t: dict[str, Any]) -> list[Any]:
-        return [name, t["training_cost"], t["jobs"], f"{t['inferences']:,}", f"{t['input_tokens']:,}",
-                f"{t['output_tokens']:,}", t["inference_cost"], t["cost_per_call"]]  # fmt: skip
+        return [name, money(t["training_cost"]), t["jobs"], f"{t['inferences']:,}", f"{t['input_tokens']:,}",
+                f"{t['output_tokens']:,}", money(t["inference_cost"]), money(t["cost_per_call"])]  # fmt: skip
 
-    _table("Costs (USD)", columns, [row(m["model"], m) for m in summary["models"]] + [row("TOTAL", summary["total"])])
+    _table("Costs", columns, [row(m["model"], m) for m in summary["models"]] + [row("TOTAL", summary["total"])])
     if days:
         _table("Per day", ["day", *columns], [[d["day"], *row(d["model"], d)] for d in summary["days"]])
 
@@ -707,11 +726,12 @@ def roi_command(
     if as_json:
         return print_json(report)
     roi_text = "n/a (free training)" if report["roi_percent"] is None else f"{report['roi_percent']:,.1f}%"
+    break_even = "" if report["break_even_calls"] is None else f"{report['break_even_calls']:,}"
     _table(
-        f"ROI over {report['calls']:,} calls (USD)",
+        f"ROI over {report['calls']:,} calls",
         ["cost savings", "error-reduction value", "net benefit", "ROI", "break-even calls", "payback days"],
-        [[report["cost_savings"], report["error_reduction_value"], report["net_benefit"], roi_text,
-          report["break_even_calls"], report["payback_days"]]],
+        [[money(report["cost_savings"]), money(report["error_reduction_value"]), money(report["net_benefit"]),
+          roi_text, break_even, day_count(report["payback_days"])]],
     )  # fmt: skip
     out.print(f"Verdict: {report['verdict']}.")
 
@@ -756,35 +776,69 @@ def prepare_dataset(
     database_url: DbOpt = None,
 ) -> None:
     """Build a dataset from the collected examples and write its train and test files."""
-    if fmt not in ("openai", "alpaca", "jsonl"):
-        raise _fail(f"Unknown format {fmt!r}: use openai, alpaca or jsonl.")
+    _check_format(fmt)
     with opened(database_url, fresh=False) as rt:
+        # Running the same command again returns the build it made and writes its files again.
         built = rt.build_dataset(
             actor=actor, reason=reason, dataset_id=name, min_rating=min_rating, domain=domain, task_type=task_type,
             source=source, since=_parse_time(since, "--since"), until=_parse_time(until, "--until"),
-            target_model=target_model, train_ratio=train_ratio, seed=seed,
+            target_model=target_model, train_ratio=train_ratio, seed=seed, reuse_identical=True,
         )  # fmt: skip
         rt.engine.reach(built.recorded.position)
         dataset_id = built.build.dataset_id
-        suffix = "json" if fmt == "alpaca" else "jsonl"
-        files = {}
-        try:
-            output.mkdir(parents=True, exist_ok=True)
-            for split in ("train", "test"):
-                path = output / f"{dataset_id}-{split}.{suffix}"
-                path.write_bytes(rt.export_dataset(dataset_id, fmt, split))
-                files[split] = str(path)
-        except OSError as e:
-            raise _fail(f"cannot write to {output}: {e.strerror}") from None
+        files = _write_splits(rt, dataset_id, fmt, ("train", "test"), output)
     stats = built.build.stats
-    result = {"dataset_id": dataset_id, "content_hash": built.build.content_hash, "files": files}
+    result = {"dataset_id": dataset_id, "content_hash": built.build.content_hash, "files": files,
+              "existing": built.existing}  # fmt: skip
     result |= {k: stats[k] for k in ("train", "test", "rejected", "warnings")}
     if as_json:
         return print_json(result)
-    out.print(f"Dataset {dataset_id}: {stats['train']} train, {stats['test']} test, {stats['rejected']} rejected; "
-              f"{stats['total_tokens']:,} tokens. Files: {files['train']}, {files['test']}.")  # fmt: skip
+    again = " (built before with these settings; nothing new recorded)" if built.existing else ""
+    out.print(f"Dataset {dataset_id}{again}: {stats['train']} train, {stats['test']} test, {stats['rejected']} "
+              f"rejected; {stats['total_tokens']:,} tokens. Files: {files['train']}, {files['test']}.")  # fmt: skip
     for warning in stats["warnings"]:
         out.print(f"warning: {warning}")
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("openai", "alpaca", "jsonl"):
+        raise _fail(f"Unknown format {fmt!r}: use openai, alpaca or jsonl.")
+
+
+def _write_splits(rt: Runtime, dataset_id: str, fmt: str, splits: tuple[str, ...], output: Path) -> dict[str, str]:
+    """Writes each split as `<id>-<split>.<jsonl|json>` under `output`; the paths by split."""
+    suffix = "json" if fmt == "alpaca" else "jsonl"
+    files = {}
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        for split in splits:
+            path = output / f"{dataset_id}-{split}.{suffix}"
+            path.write_bytes(rt.export_dataset(dataset_id, fmt, split))
+            files[split] = str(path)
+    except OSError as e:
+        raise _fail(f"cannot write to {output}: {e.strerror}") from None
+    return files
+
+
+@command(name="export-dataset")
+def export_dataset(
+    dataset_id: str,
+    fmt: Annotated[str, typer.Option("--format", help="openai, alpaca or jsonl")] = "openai",
+    split: Annotated[str | None, typer.Option(help="One file: train, test or all (default: train and test)")] = None,
+    output: Annotated[Path, typer.Option(help="Folder to write the file(s) to")] = Path("."),
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Write a dataset build's files in a format, as prepare-dataset does: train and test, or one split."""
+    _check_format(fmt)
+    if split not in (None, "train", "test", "all"):
+        raise _fail(f"Unknown split {split!r}: use train, test or all.")
+    with opened(database_url) as rt:
+        rt.dataset(dataset_id)  # a clear error for an unknown dataset, before any folder is made
+        files = _write_splits(rt, dataset_id, fmt, ("train", "test") if split is None else (split,), output)
+    if as_json:
+        return print_json({"dataset_id": dataset_id, "format": fmt, "files": files})
+    out.print(f"Wrote {', '.join(files.values())}.")
 
 
 @command(name="list-datasets")
@@ -811,9 +865,9 @@ def dataset_stats(dataset_id: str, as_json: JsonOpt = False, database_url: DbOpt
            [[stats["examples"], stats["train"], stats["test"], stats["rejected"], f"{stats['total_tokens']:,}",
              f"{stats['tokens']['mean']:.1f}", stats["tokens"]["p90"]]])  # fmt: skip
     _table(
-        "Estimated training cost (USD)",
+        "Estimated training cost",
         ["model", "cost"],
-        [[m, c] for m, c in stats["estimated_training_cost"].items()],
+        [[m, money(c)] for m, c in stats["estimated_training_cost"].items()],
     )
     for warning in stats["warnings"]:
         out.print(f"warning: {warning}")
@@ -838,7 +892,7 @@ def setup_ab_test(
 ) -> None:
     """Create an A/B test of two models."""
     with opened(database_url, fresh=False) as rt:
-        r = rt.ab.create_test(actor=actor, reason=reason, test_id=test_id, model_a=model_a, model_b=model_b,
+        r = rt.create_ab_test(actor=actor, reason=reason, test_id=test_id, model_a=model_a, model_b=model_b,
                               split=split, alpha=alpha, min_samples=min_samples, match_mode=match_mode)  # fmt: skip
         rt.engine.reach(r.recorded.position)
         found = rt.ab_test(test_id)
@@ -877,7 +931,7 @@ def _print_ab(found: dict[str, Any], deploy: str | None = None) -> None:
             arm, a["model"], f"{a['n']:,}", "" if a["accuracy"] is None else f"{a['accuracy']:.4f}",
             "" if ci is None else f"[{ci[0]:.4f}, {ci[1]:.4f}]",
             "" if a["latency_mean_ms"] is None else f"{a['latency_mean_ms']:.1f}",
-            "" if a["cost_mean"] is None else f"{a['cost_mean']:.6f}", a["cost_total"],
+            money(a["cost_mean"]), money(a["cost_total"]),
         ])  # fmt: skip
     _table(f"A/B test {found['config'].test_id} ({found['status']})",
            ["arm", "model", "n", "accuracy", "95% CI", "latency ms", "cost/call", "cost total"], rows)  # fmt: skip
@@ -907,7 +961,12 @@ def conclude_ab_test(
 ) -> None:  # fmt: skip
     """Freeze the result over every sample recorded so far."""
     with opened(database_url, fresh=False) as rt:
-        r = rt.conclude_ab_test(test_id, actor=actor, reason=reason)
+        try:
+            r = rt.conclude_ab_test(test_id, actor=actor, reason=reason)
+        except RuleViolation as e:
+            if rt.ab.load(test_id).status == "running":
+                raise
+            raise _fail(f"{e.detail} See its frozen result with `ft-cli ab-test-status {test_id}`.") from None
         rt.engine.reach(r.recorded.position)
         _show_ab(rt, test_id, as_json)
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli import DEFAULT_ACTOR, ActorOpt, DbOpt, JsonOpt, ReasonOpt, _table, command, opened, out, print_json
+from api.cli import DEFAULT_ACTOR, ActorOpt, DbOpt, JsonOpt, ReasonOpt, _table, command, money, opened, out, print_json
 from domain.errors import InvalidInput
 from domain.inference import BatchRejected
 from projections.evaluations import list_evaluations
@@ -82,7 +82,7 @@ def evaluate_model(
     if "latency" in metrics:
         parts.append(f"latency p50 {metrics['latency']['p50_ms']:.0f} ms")
     if "cost_per_inference" in metrics:
-        parts.append(f"${metrics['cost_per_inference']:.5f} per inference")
+        parts.append(f"{money(metrics['cost_per_inference'])} per inference")
     out.print("; ".join(parts) + ".")
 
 
@@ -112,7 +112,9 @@ def compare_models(
                      f"{lat['delta']:+.0f} ms"])
     if "cost_per_inference" in result:
         c = result["cost_per_inference"]
-        rows.append(["cost per inference", f"${c['base']:.4f}", f"${c['candidate']:.4f}", f"${c['delta']:+.4f}"])
+        delta = money(c["delta"])
+        rows.append(["cost per inference", money(c["base"]), money(c["candidate"]),
+                     delta if delta.startswith("-") else "+" + delta])  # fmt: skip
     _table(f"{result['base_model']} vs {result['candidate_model']} ({result['n']} examples)",
            ["metric", "base", "fine-tuned", "change"], rows)  # fmt: skip
     if result.get("mcnemar"):
@@ -122,7 +124,7 @@ def compare_models(
                   f"only the fine-tune got right, {mc['only_base']} only the base).")  # fmt: skip
     if "roi" in result:
         r = result["roi"]
-        out.print(f"ROI over {r['calls']:,} calls: net benefit ${r['net_benefit']:,.2f}"
+        out.print(f"ROI over {r['calls']:,} calls: net benefit {money(r['net_benefit'])}"
                   + (f", {r['roi_percent']:,.0f}%" if r["roi_percent"] is not None else "") + ".")
 
 

@@ -24,15 +24,16 @@ from api.cli import (
     _table,
     app,
     command,
+    money,
     opened,
     out,
     print_json,
 )
 from api.jobs import Outcome, Plan
 from api.runtime import Runtime
-from domain.errors import NotFound
+from domain.errors import DomainError, InvalidInput, NotFound, RuleViolation
 from domain.jobs import TERMINAL, JobStatus
-from projections.jobs import get_job, job_for_model, list_jobs
+from projections.jobs import active_job_ids, get_job, job_for_model, list_jobs
 from projections.registry import get_version
 
 sandbox_app = typer.Typer(help="Local stand-ins that speak providers' real APIs.", no_args_is_help=True)
@@ -43,7 +44,7 @@ JobIdArg = Annotated[str, typer.Argument(help="Our job id or the provider's (ftj
 
 
 def _money(value: Any) -> str:
-    return "unknown" if value is None else f"${float(value):,.4f}"
+    return "unknown" if value is None else money(value)
 
 
 def _estimate_dict(plan: Plan) -> dict[str, Any]:
@@ -92,6 +93,22 @@ def _show_outcome(rt: Runtime, outcome: Outcome, as_json: bool) -> None:
         print_json(job | {"pending": outcome.pending, "notes": outcome.notes, "appended": outcome.appended})
     else:
         _print_job(job, outcome)
+
+
+def _ended(outcome: Outcome) -> bool:
+    return outcome.job.job_status in TERMINAL and outcome.job.job_status is not JobStatus.SUCCEEDED
+
+
+def _fail_if_ended(outcome: Outcome) -> None:
+    """A job that ended at creation (the provider rejected it, or it could not start) is an error, not a job
+    to follow."""
+    job = outcome.job
+    if _ended(outcome):
+        error = job.error or {}
+        why = str(error.get("message") or "no reason given").rstrip(".") + (f" [{error['code']}]" if error.get("code")
+                                                                               else "")  # fmt: skip
+        raise _fail(f"job {job.job_id} {job.status} at creation: {why}. Its registry version {job.model_name} "
+                    f"v{job.registry_version} is FAILED; fix the request and create a new job.")  # fmt: skip
 
 
 def _hyper(epochs: int | None, batch_size: int | None, lr: float | None, beta: float | None) -> dict[str, Any]:
@@ -173,7 +190,9 @@ def create_openai_job(
             if not typer.confirm(f"Create the job at {rt.job_service.provider.settings.describe()}?"):
                 raise _fail("cancelled: nothing was recorded")
         outcome = rt.job_service.create(plan, actor=actor, reason=reason)
-        _show_outcome(rt, outcome, as_json)
+        if as_json or not _ended(outcome):  # an ended job gets its one-line reason instead
+            _show_outcome(rt, outcome, as_json)
+    _fail_if_ended(outcome)
     if not as_json:
         out.print(f"Follow it with `ft-cli watch-job {plan.spec.job_id}`.")
 
@@ -244,17 +263,36 @@ def cancel_job(
 @command(name="list-jobs")
 def list_jobs_command(
     status: Annotated[str | None, typer.Option(help="Only jobs in this status")] = None,
+    sync: Annotated[bool, typer.Option("--sync", help="Sync unfinished jobs with their providers first")] = False,
+    actor: ActorOpt = DEFAULT_ACTOR,
     as_json: JsonOpt = False,
     database_url: DbOpt = None,
 ) -> None:
-    """Fine-tuning jobs, newest first."""
+    """Fine-tuning jobs, newest first: as last recorded, or synced first with --sync."""
+    notes = []
     with opened(database_url) as rt:
+        if sync:
+            for job_id in active_job_ids(rt.db):
+                try:
+                    pending = rt.job_service.sync(job_id, actor=actor).pending
+                except DomainError as e:
+                    pending = e.detail
+                if pending:
+                    notes.append(f"{job_id} not synced: {pending}")
+            rt.engine.reach(rt.engine.log.head())
         rows = list_jobs(rt.db, status=status, limit=100_000)
     if as_json:
         return print_json(rows)
-    _table("Fine-tuning jobs", ["job", "status", "registry version", "fine-tuned model"],
-           [[r["job_id"], r["status"], f"{r['model_name']} v{r['registry_version']}", r["fine_tuned_model"]]
-            for r in rows])  # fmt: skip
+    unfinished = [r for r in rows if JobStatus(r["status"]) not in TERMINAL]
+    _table("Fine-tuning jobs", ["job", "status", "as of", "registry version", "fine-tuned model"],
+           [[r["job_id"], r["status"], r["updated_at"], f"{r['model_name']} v{r['registry_version']}",
+             r["fine_tuned_model"]] for r in rows])  # fmt: skip
+    for note in notes:
+        out.print(f"Note: {note}")
+    if unfinished and not sync:
+        # the server's poller keeps them current while it runs; the CLI shows what was last recorded
+        out.print(f"{len(unfinished)} unfinished job(s) show their state as last recorded (\"as of\"): refresh them "
+                  "with `ft-cli list-jobs --sync`, or one with `ft-cli check-job-status JOB`.")  # fmt: skip
 
 
 @command(name="delete-fine-tuned-model")
@@ -423,6 +461,21 @@ def _print_time(estimate: dict[str, Any]) -> None:
         out.print("No time estimate: the model's parameter count is unknown (name it like ...-1B, or use a folder).")
 
 
+#: what the generated training script imports (Unsloth is optional: without it, plain TRL trains)
+TRAINING_PACKAGES = ("torch", "transformers", "peft", "trl", "datasets")
+
+
+def _check_training_packages() -> None:
+    """A local run imports these; without them it would start, record a job and fail: refuse first."""
+    import importlib.util
+
+    missing = [p for p in TRAINING_PACKAGES if importlib.util.find_spec(p) is None]
+    if missing:
+        raise RuleViolation(f"Local training needs {', '.join(missing)}, not installed in {sys.executable}: install "
+                            "the local-training extra (`pip install 'ft-lifecycle[local]'`, or `make install`), "
+                            "then run the command again. Nothing was recorded.")  # fmt: skip
+
+
 @command(name="create-local-job")
 def create_local_job(
     base_model: Annotated[str, typer.Argument(help="unsloth/Llama-3.2-1B-Instruct-bnb-4bit, or a local folder")],
@@ -446,6 +499,7 @@ def create_local_job(
     database_url: DbOpt = None,
 ) -> None:
     """Train locally (Unsloth, on a GPU or its CPU backend) as a job: progress, cancel, registry, cost."""
+    _check_training_packages()
     settings = _local_config(chat_template, max_seq_length, load_in_4bit, lora_r, lora_alpha, epochs, max_steps,
                              learning_rate, batch_size, gradient_accumulation, export, quantization)  # fmt: skip
     with opened(database_url, fresh=False) as rt:
@@ -454,7 +508,9 @@ def create_local_job(
         if not as_json:
             _print_time(plan.estimate.as_dict())
         outcome = rt.job_service.create(plan, actor=actor, reason=reason)
-        _show_outcome(rt, outcome, as_json)
+        if as_json or not _ended(outcome):
+            _show_outcome(rt, outcome, as_json)
+    _fail_if_ended(outcome)
     if not as_json:
         out.print(f"Its log: {rt.job_service.local.files(plan.spec.job_id).log}. Follow it with "
                   f"`ft-cli watch-job {plan.spec.job_id}`.")  # fmt: skip
@@ -490,6 +546,29 @@ def estimate_training_time_command(
     _print_time(estimate)
 
 
+def _check_chat_rows(path: Path) -> None:
+    """The script reads JSONL rows of chat `messages`: refuse another format (an Alpaca JSON array) up front."""
+    import json as json_
+
+    expected = ('the script reads JSONL, one {"messages": [{"role": ..., "content": ...}, ...]} per line: export a '
+                "dataset that way with `ft-cli export-dataset ID --format openai`")  # fmt: skip
+    try:
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                if number == 1 and line.lstrip().startswith("["):
+                    raise InvalidInput(f"{path} is a JSON array (Alpaca's format?), not chat rows: {expected}.")
+                try:
+                    row = json_.loads(line)
+                except json_.JSONDecodeError as e:
+                    raise InvalidInput(f"{path}, line {number} is not JSON ({e.msg}): {expected}.") from None
+                if not isinstance(row, dict) or not isinstance(row.get("messages"), list) or not row["messages"]:
+                    raise InvalidInput(f"{path}, line {number} has no chat `messages` list: {expected}.")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InvalidInput(f"Cannot read {path}: {e}.") from None
+
+
 @command(name="create-ollama-script")
 def create_ollama_script(
     base_model: Annotated[str, typer.Argument(help="unsloth/Llama-3.2-1B-Instruct-bnb-4bit, or a local folder")],
@@ -521,6 +600,7 @@ def create_ollama_script(
     settings = _local_config(chat_template, max_seq_length, load_in_4bit, lora_r, lora_alpha, epochs, max_steps,
                              learning_rate, batch_size, gradient_accumulation, export, quantization)  # fmt: skip
     config = LocalTrainingConfig.validate(base_model=base_model, **settings)
+    _check_chat_rows(dataset_file)
     folder = output / output_model_name.replace(":", "-").replace("/", "-")
     # where the script saves (gguf: the file Unsloth names after the model and quantization)
     target = folder / "output" / ("gguf/MODEL.gguf" if config.export == "gguf" else config.export)

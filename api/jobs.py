@@ -14,6 +14,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 import threading
 import time
 import zlib
@@ -42,6 +43,7 @@ from domain.ledger_service import CostLedger
 from domain.local_training import LocalTrainingConfig
 from domain.registry import VersionStatus
 from domain.registry_service import Registry
+from domain.shipped_prices import FINE_TUNABLE_SNAPSHOTS
 from domain.training_files import check_training_file, estimate_cost
 from domain.training_time import Calibration, estimate_training_time, hardware
 from projections.database import Database
@@ -50,6 +52,8 @@ from projections.jobs import active_job_ids, get_job, latest_throughput
 log = logging.getLogger(__name__)
 
 POLLER = "ft-lifecycle/poller"
+#: OpenAI's own API (the SDK's default base URL), where base model names are checked before a job is recorded
+OPENAI_URL = "https://api.openai.com/v1"
 #: tokens of local runs are counted with this encoding: the estimate's unit, calibrated by measured runs
 LOCAL_COUNTING = "o200k_base"
 #: Exporting a dataset split as the bytes to upload: (dataset id, split) -> (file bytes, dataset record)
@@ -178,6 +182,7 @@ class JobService:
             return self._plan_local(base_model, training_file=training_file, dataset_id=dataset_id, split=split,
                                     training_config=training_config or {}, skip_checks=skip_checks, method=method,
                                     data_dir=data_dir, **fields)  # fmt: skip
+        self._check_fine_tunable(base_model)
         # validate the cheap fields first, on a placeholder source
         JobSpec.validate(base_model=base_model, training=TrainingSource("file"), method=method,
                          hyperparameters=hyperparameters, **fields)  # fmt: skip
@@ -197,6 +202,21 @@ class JobService:
         price = self.ledger.price_for(spec.base_model, datetime.now(UTC))
         estimate = estimate_cost(training.tokens, training.examples, spec.hyperparameters.n_epochs, price)
         return Plan(spec, estimate, files, warnings)
+
+    def _check_fine_tunable(self, base_model: str) -> None:
+        """OpenAI itself takes only its dated snapshots (and `ft:` models, to train further): refuse other
+        names before anything is recorded. Azure and compatible providers at another base URL have their own
+        names, so they decide there."""
+        settings = self.provider.settings
+        if settings.azure_endpoint or (settings.base_url or OPENAI_URL).rstrip("/") != OPENAI_URL:
+            return
+        if base_model.startswith("ft:") or base_model in FINE_TUNABLE_SNAPSHOTS:
+            return
+        dated = re.compile(re.escape(base_model) + r"-\d{4}(-\d\d-\d\d)?")  # gpt-4o-mini -> gpt-4o-mini-2024-07-18
+        dated = [s for s in FINE_TUNABLE_SNAPSHOTS if re.fullmatch(dated, s)]
+        use = f"use {dated[0]}" if dated else "use one of " + ", ".join(FINE_TUNABLE_SNAPSHOTS)
+        raise InvalidInput(f"{base_model} is not a fine-tunable snapshot at OpenAI: {use} (or an ft: model to "
+                           "train it further).")
 
     def _plan_local(
         self, base_model: str, *, training_file: str | None, dataset_id: str | None, split: str | None,

@@ -22,14 +22,15 @@ from api.jobs import JobPoller, JobService
 from domain.ab_results import analyze
 from domain.ab_service import ABTesting, SamplesRecorded, TestChanged
 from domain.application import Recorded
-from domain.dataset_service import DatasetBuilt, Datasets, ExampleRated, ExamplesRecorded
-from domain.datasets import BuildSpec, build_dataset, export_bytes
+from domain.dataset_service import DatasetBuilt, Datasets, ExampleRated, ExamplesRecorded, spec_differences
+from domain.datasets import Build, BuildSpec, build_dataset, export_bytes
 from domain.errors import InvalidInput, NotFound, RuleViolation
 from domain.evaluation_service import EvaluationRecorded, Evaluations
 from domain.evaluations import EvaluationSpec, compare_runs
 from domain.job_service import Jobs
 from domain.ledger_service import CostLedger, InferencesRecorded
-from domain.registry_service import Registry
+from domain.registry import VersionSpec
+from domain.registry_service import Registry, VersionRegistered
 from domain.values import decimal_value
 from projections.ab_stats import get_test, stored_sample_ids
 from projections.catalog import default_projections
@@ -162,6 +163,25 @@ class Runtime:
             self._follower.join(timeout=10)
             self._follower = None
 
+    # ------------------------------------------------------------- registry
+
+    def register_version(self, name: str, *, actor: str, reason: str | None = None, **fields: Any
+                         ) -> VersionRegistered:  # fmt: skip
+        """Registers a version; a cost given with it becomes that job's training cost in the ledger, once per
+        job id (a second registration of the job, or a job whose cost the ledger has, adds no cost)."""
+        cost = None
+        if fields.get("cost") is not None:  # checked before anything is recorded, the version's rules first
+            VersionSpec.validate(**{k: fields.get(k) for k in ("base_model", "job_id", "dataset_size", "accuracy",
+                                                               "cost")})  # fmt: skip
+            cost = self.ledger.registered_cost(job_id=fields.get("job_id"), model_name=name,
+                                               base_model=fields.get("base_model"),
+                                               dataset_size=fields.get("dataset_size"), cost=fields["cost"])
+        registered = self.registry.register_version(name, actor=actor, reason=reason, **fields)
+        if cost is not None:
+            self.ledger.record_given_cost(cost, actor=actor,
+                                          reason=reason or f"cost registered with {name} v{registered.number}")
+        return registered
+
     def stored_inference_ids(self, ids: list[str]) -> set[str]:
         """Which record ids the cost projection already holds (the ledger's duplicate check)."""
         return stored_inference_ids(self.db, ids)
@@ -183,11 +203,15 @@ class Runtime:
 
     # ------------------------------------------------------------- datasets
 
-    def build_dataset(self, *, actor: str, reason: str | None = None, **settings: Any) -> DatasetBuilt:
-        """Builds a dataset from every collected example up to the log's head that the filters keep."""
+    def build_dataset(self, *, actor: str, reason: str | None = None, reuse_identical: bool = False,
+                      **settings: Any) -> DatasetBuilt:  # fmt: skip
+        """Builds a dataset from every collected example up to the log's head that the filters keep.
+        `reuse_identical`: a dataset with this id and these very settings is returned as it was built."""
         spec = BuildSpec.validate(**settings)
         encoding = tokens.get_encoding(tokens.encoding_name_for(spec.target_model))
         self.engine.reach(self.engine.log.head())  # every example collected so far is in the projection
+        if reuse_identical and spec.dataset_id is not None and (found := self._identical_build(spec, spec.dataset_id)):
+            return found
         f = ExampleFilter(**spec.filters)
         examples = matching_examples(self.db, f)
         if not examples:
@@ -195,12 +219,30 @@ class Runtime:
             raise InvalidInput(f"The filters leave no example, so there is no dataset to build: {culprit} emptied it.")
         prices = [p for p in self.ledger.prices_at(datetime.now(UTC)) if p.training_per_1m is not None]
         build = build_dataset(spec, examples, lambda messages: tokens.count_chat(messages, encoding), prices)
+        if reuse_identical and (found := self._identical_build(spec, build.dataset_id)):
+            return found  # the id came from the content hash: the same examples, built the same way before
         return self.datasets.record_build(build, actor=actor, reason=reason)
+
+    def _identical_build(self, spec: BuildSpec, dataset_id: str) -> DatasetBuilt | None:
+        """The build recorded under `dataset_id` when it had these settings; a clear refusal when it had others."""
+        found = get_dataset(self.db, dataset_id)
+        if found is None:
+            return None
+        differences = spec_differences(found["spec"], spec)
+        if differences:
+            raise RuleViolation(f"Dataset {dataset_id!r} already exists with other settings ({'; '.join(differences)})"
+                                ": give another id (--name), or its own settings to write its files again.")
+        members = {split: [e["example_id"] for e in member_examples(self.db, dataset_id, split)]
+                   for split in ("train", "test")}  # fmt: skip
+        build = Build(dataset_id, spec, members["train"], members["test"], found["rejected_list"],
+                      found["content_hash"], found["stats"])  # fmt: skip
+        return DatasetBuilt(build, Recorded(found["position"], 1), existing=True)
 
     def dataset(self, dataset_id: str) -> dict[str, Any]:
         found = get_dataset(self.db, dataset_id)
         if found is None:
-            raise NotFound(f"Dataset {dataset_id!r} does not exist: build one with POST /v1/datasets.")
+            raise NotFound(f"Dataset {dataset_id!r} does not exist: build one with `ft-cli prepare-dataset` "
+                           "(or POST /v1/datasets).")
         return found
 
     def export_dataset(self, dataset_id: str, fmt: str, split: str) -> bytes:
@@ -212,6 +254,23 @@ class Runtime:
         return export_bytes(member_examples(self.db, dataset_id, split), fmt)
 
     # ------------------------------------------------------------ A/B tests
+
+    def create_ab_test(self, *, actor: str, reason: str | None = None, **settings: Any) -> TestChanged:
+        return self.ab.create_test(actor=actor, reason=reason, check_model=self._check_arm, **settings)
+
+    def _check_arm(self, arm: str, model: str) -> None:
+        """`NAME@N` of a registered model must be one of its versions (other names are served elsewhere)."""
+        name, _, version = model.rpartition("@")
+        if not version.isdigit() or not name:
+            return
+        try:
+            registered = self.registry.load(name)
+        except (NotFound, InvalidInput):  # not a registry model: a name the serving side knows
+            return
+        try:
+            registered.status_of(int(version))
+        except NotFound as e:
+            raise InvalidInput(f"{arm} {model!r} names a version that does not exist: {e.detail}") from None
 
     def record_samples(self, test_id: str, samples: list[Any], *, actor: str) -> SamplesRecorded:
         return self.ab.record_samples(
@@ -237,7 +296,7 @@ class Runtime:
 
     def conclude_ab_test(self, test_id: str, *, actor: str, reason: str | None = None) -> TestChanged:
         """Freezes the result: the statistics of every sample up to the log's head, computed once."""
-        self.ab.load(test_id).check_accepts_samples()  # a clear 409 before any work
+        self.ab.load(test_id).check_concludable()  # a clear 409 before any work
         position = self.engine.log.head()
         self.engine.reach(position)
         found = get_test(self.db, test_id)

@@ -38,11 +38,17 @@ class ABTesting(FtApplication):
         try:
             return self.get_aggregate(ab_test_id(test_id))
         except AggregateNotFoundError:
-            raise NotFound(f"A/B test {test_id!r} does not exist: create it first (POST /v1/ab-tests).") from None
+            raise NotFound(f"A/B test {test_id!r} does not exist: create it first (`ft-cli setup-ab-test`, or "
+                           "POST /v1/ab-tests).") from None
 
-    def create_test(self, *, actor: str, reason: str | None = None, **settings: Any) -> TestChanged:
+    def create_test(self, *, actor: str, reason: str | None = None, check_model: Callable[[str, str], None]
+                    | None = None, **settings: Any) -> TestChanged:  # fmt: skip
+        """`check_model(arm, model)` refuses an arm's model (a registry version that does not exist)."""
         config = TestConfig.validate(**settings)
         actor = validate_actor(actor)
+        if check_model is not None:
+            for arm in ("model_a", "model_b"):
+                check_model(arm, getattr(config, arm))
         test = ABTest.create(config, actor=actor, reason=validate_reason(reason))
         try:
             return TestChanged(config.test_id, self.record(test))

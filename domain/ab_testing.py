@@ -247,10 +247,12 @@ class ABTest(Aggregate):
 
         def apply(self, test: ABTest) -> None:
             test.status = "concluded"
+            test.ended = (self.timestamp, self.actor)
 
     class Abandoned(Event):
         def apply(self, test: ABTest) -> None:
             test.status = "abandoned"
+            test.ended = (self.timestamp, self.actor)
 
     @staticmethod
     def create_id(test_id: str) -> UUID:
@@ -281,16 +283,22 @@ class ABTest(Aggregate):
             match_mode,
         )  # fmt: skip
         self.status = "running"
+        #: when and by whom it was concluded or abandoned
+        self.ended: tuple[datetime, str] | None = None
 
     def _ensure_running(self, doing: str) -> None:
         if self.status != "running":
-            raise RuleViolation(f"A/B test {self.config.test_id!r} is {self.status}: cannot {doing}.")
+            when = "" if self.ended is None else f" on {self.ended[0]:%Y-%m-%d %H:%M:%S} UTC by {self.ended[1]}"
+            raise RuleViolation(f"A/B test {self.config.test_id!r} is {self.status} already{when}: cannot {doing}.")
 
     def check_accepts_samples(self) -> None:
         self._ensure_running("record samples (its result is final)")
 
+    def check_concludable(self) -> None:
+        self._ensure_running("conclude it again (its result is final)")
+
     def conclude(self, result: dict[str, Any], position: int, *, actor: str, reason: str | None = None) -> None:
-        self._ensure_running("conclude it again")
+        self.check_concludable()
         self.trigger_event(self.Concluded, test_id=self.config.test_id, actor=actor, reason=reason,
                            position=position, result=result)  # fmt: skip
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +11,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from domain.application import FtApplication, Recorded, validate_actor
-from domain.datasets import Build, Dataset
+from domain.datasets import Build, BuildSpec, Dataset
 from domain.errors import InvalidInput, NotFound, RuleViolation
 from domain.examples import ExampleBatch, ExampleRating, parse_examples, rating_stream_id, validate_rating
 from domain.inference import BatchRejected
@@ -30,6 +30,14 @@ class ExamplesRecorded:
 class DatasetBuilt:
     build: Build
     recorded: Recorded
+    #: an identical earlier build, returned instead of a new one (nothing was recorded)
+    existing: bool = False
+
+
+def spec_differences(stored: dict[str, Any], spec: BuildSpec) -> list[str]:
+    """How a build request differs from the settings a dataset was built with, in words."""
+    asked = asdict(spec)
+    return [f"{k} {stored.get(k)!r} there, {asked[k]!r} here" for k in asked if stored.get(k) != asked[k]]
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from domain import evaluation_metrics as m
 from domain.errors import InvalidInput
 from domain.inference import RecordError
 from domain.registry import FT_NAMESPACE
+from domain.statistics import clipped
 from domain.values import (
     MAX_LATENCY_MS,
     as_value_error,
@@ -144,11 +145,14 @@ def paired_difference(base: Sequence[bool], candidate: Sequence[bool]) -> dict[s
     diff = (c - b) / n
     se = math.sqrt(max(0.0, (b + c) - (c - b) ** 2 / n)) / n
     z = float(stats.norm.ppf(0.975))
-    return {"difference": diff, "ci_low": diff - z * se, "ci_high": diff + z * se}
+    low, high = clipped(diff - z * se, diff + z * se, -1.0, 1.0)  # a difference of proportions (Wald overshoots)
+    return {"difference": diff, "ci_low": low, "ci_high": high}
 
 
-def paired_mean_difference(base: Sequence[float], candidate: Sequence[float]) -> dict[str, float | None]:
-    """Mean of candidate minus base over the same examples, with a 95% paired-t interval."""
+def paired_mean_difference(base: Sequence[float], candidate: Sequence[float],
+                           bounds: tuple[float, float] | None = None) -> dict[str, float | None]:  # fmt: skip
+    """Mean of candidate minus base over the same examples, with a 95% paired-t interval, cut to `bounds`
+    (the differences the metric can take) when it has some."""
     diffs = [c - b for b, c in zip(base, candidate, strict=True)]
     n = len(diffs)
     mean = sum(diffs) / n
@@ -156,7 +160,8 @@ def paired_mean_difference(base: Sequence[float], candidate: Sequence[float]) ->
         return {"difference": mean, "ci_low": None, "ci_high": None}
     sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
     half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    return {"difference": mean, "ci_low": mean - half, "ci_high": mean + half}
+    low, high = (mean - half, mean + half) if bounds is None else clipped(mean - half, mean + half, *bounds)
+    return {"difference": mean, "ci_low": low, "ci_high": high}
 
 
 @dataclass(frozen=True)
@@ -289,6 +294,7 @@ def compare_runs(
         out["deltas"]["rouge_l"] = paired_mean_difference(
             m.rouge_l([r["prediction"] for r in b_rows], [r["reference"] for r in b_rows]),
             m.rouge_l([r["prediction"] for r in c_rows], [r["reference"] for r in c_rows]),
+            bounds=(-1.0, 1.0),  # ROUGE-L lies in [0, 1]
         )
     if "latency" in bm and "latency" in cm:
         out["latency"] = {k: {"base": bm["latency"][k], "candidate": cm["latency"][k],

@@ -102,6 +102,25 @@ class CostLedger(FtApplication):
             raise RuleViolation(f"The training cost of job {job.job_id!r} is already recorded.") from None
         return TrainingCostRecorded(job, cost, recorded)
 
+    def registered_cost(self, *, job_id: Any, model_name: Any, base_model: Any, dataset_size: Any,
+                        cost: Any) -> TrainingJob | None:  # fmt: skip
+        """The training cost a registry version states, checked; None when the ledger has this job's cost
+        already (a job counts once, whichever way its cost arrived)."""
+        job = TrainingJob.validate(job_id=job_id, model_name=model_name, base_model=base_model,
+                                   dataset_size=dataset_size, training_tokens=0, total_cost=cost,
+                                   at=datetime.now(UTC))  # fmt: skip
+        return None if training_job_id(job.job_id) in self.repository else job
+
+    def record_given_cost(self, job: TrainingJob, *, actor: str, reason: str | None) -> TrainingCostRecorded | None:
+        """Records a cost `registered_cost` returned; None when a concurrent request recorded it first."""
+        try:
+            return self.record_training_cost(actor=actor, reason=reason, at=job.at, job_id=job.job_id,
+                                             model_name=job.model_name, base_model=job.base_model,
+                                             dataset_size=job.dataset_size, training_tokens=0,
+                                             total_cost=job.total_cost)  # fmt: skip
+        except RuleViolation:  # already recorded
+            return None
+
     def record_inferences(
         self,
         raw: Sequence[Any],

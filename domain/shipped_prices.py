@@ -25,6 +25,16 @@ _FINE_TUNING = [
     ("gpt-4o-mini-2024-07-18", "ft:gpt-4o-mini-2024-07-18:*", "gpt-4o-mini", "3.00", "0.30", "0.15", "1.20"),
     ("gpt-3.5-turbo", "ft:gpt-3.5-turbo*", "gpt-3.5-turbo", "8.00", "3.00", None, "6.00"),
 ]
+# Dated snapshots whose fine-tunes the family's `ft:` pattern above already prices: training price and
+# base price only. Source: OpenAI's pricing page, fine-tuning table (gpt-3.5-turbo-0125: $8.00 training,
+# $0.50 input, $1.50 output per 1M tokens); transcribed, not re-read (no internet here).
+_SNAPSHOTS = [("gpt-3.5-turbo-0125", "8.00", "0.50", "1.50")]
+#: The base models OpenAI's fine-tuning API accepts (its documented list of fine-tunable snapshots);
+#: an undated name is refused there ("gpt-4o-mini" must be "gpt-4o-mini-2024-07-18").
+FINE_TUNABLE_SNAPSHOTS = (
+    *(model for model, *_ in _FINE_TUNING if model != "gpt-3.5-turbo"),
+    "gpt-3.5-turbo-0125", "gpt-3.5-turbo-1106", "gpt-3.5-turbo-0613", "o4-mini-2025-04-16",
+)  # fmt: skip
 # Base models' inference (per 1M tokens): input / output.
 _BASE = [
     ("gpt-4.1", "2.00", "8.00"),
@@ -53,6 +63,9 @@ def shipped_prices() -> list[dict[str, Any]]:
         common | {"pattern": "ft:o4-mini-2025-04-16:*", "input_per_1m": "4.00", "cached_input_per_1m": "1.00",
                   "output_per_1m": "16.00"}
     )  # fmt: skip
+    for model, training, inp, out in _SNAPSHOTS:
+        entries.append(common | {"pattern": model, "training_per_1m": training, "input_per_1m": inp,
+                                 "output_per_1m": out})  # fmt: skip
     for name, inp, out in _BASE:
         if name != "gpt-3.5-turbo":  # already priced above, with its training price
             entries.append(common | {"pattern": name, "input_per_1m": inp, "output_per_1m": out})

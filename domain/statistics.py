@@ -62,6 +62,11 @@ class Moments:
 # ---------------------------------------------------------------- proportions
 
 
+def clipped(low: float, high: float, lowest: float, highest: float) -> tuple[float, float]:
+    """An interval cut to the values its quantity can take (a normal approximation overshoots near the ends)."""
+    return (min(max(low, lowest), highest), max(min(high, highest), lowest))
+
+
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
     """Wilson score interval for a proportion; None without observations."""
     if n == 0:
@@ -71,7 +76,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return (centre - half, centre + half)
+    return clipped(centre - half, centre + half, 0.0, 1.0)  # a proportion: float error aside, inside [0, 1]
 
 
 def difference_interval(
@@ -84,7 +89,7 @@ def difference_interval(
     z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
     se = math.sqrt(pa * (1 - pa) / n_a + pb * (1 - pb) / n_b)
     diff = pb - pa
-    return (diff, diff - z * se, diff + z * se)
+    return (diff, *clipped(diff - z * se, diff + z * se, -1.0, 1.0))  # a difference of proportions
 
 
 @dataclass(frozen=True)

@@ -69,16 +69,17 @@ def test_the_registry_scenario_through_the_cli(database_url: str, tmp_path: Path
     assert [(m["name"], m["version_count"], m["deployed_version"]) for m in models] == [("support-bot", 3, 2)]
     before = (ft(database_url, "deployment-status", "--json").stdout, ft(database_url, "audit", "--json").stdout)
     rebuilt = ft_json(database_url, "projections", "rebuild")
+    # 7 registry events and the 3 training costs registered with --cost (one per job id)
     assert [(r["name"], r["position"]) for r in rebuilt] == [
-        ("deployments", pos(7)),
-        ("registry", pos(7)),
-        ("audit", pos(7)),
-        ("costs", pos(7)),
-        ("ab_stats", pos(7)),
-        ("examples", pos(7)),
-        ("datasets", pos(7)),
-        ("jobs", pos(7)),
-        ("evaluations", pos(7)),
+        ("deployments", pos(10)),
+        ("registry", pos(10)),
+        ("audit", pos(10)),
+        ("costs", pos(10)),
+        ("ab_stats", pos(10)),
+        ("examples", pos(10)),
+        ("datasets", pos(10)),
+        ("jobs", pos(10)),
+        ("evaluations", pos(10)),
     ]
     assert (
         ft(database_url, "deployment-status", "--json").stdout,

@@ -104,7 +104,7 @@ def test_comparing_a_fine_tune_with_its_base_gives_the_seeds_side_by_side_and_mc
     assert Decimal(result["cost_per_inference"]["delta"]) == Decimal("-0.0005")
     assert Decimal(result["roi"]["cost_savings"]) == Decimal("50.0000")  # 100,000 calls x $0.0005
     table = cli(runtime, "compare-models", "base-v1", "ft-v1")
-    for text in ("85.0%", "92.0%", "200 ms", "150 ms", "$0.0020", "$0.0015", "McNemar exact test"):
+    for text in ("85.0%", "92.0%", "200 ms", "150 ms", "$0.002", "$0.0015", "-$0.0005", "McNemar exact test"):
         assert text in table, text
 
 

@@ -15,6 +15,9 @@ from tests.e2e.conftest import register
 from tests.support.positions import pos
 
 ALICE, BOB, CAROL = ({"X-Actor": n} for n in ("alice", "bob", "carol"))
+#: where the scenario's k-th registry event lands (k = 1..7): each registration's cost follows it in the log,
+#: recorded in the cost ledger
+STEP = {k: pos(p) for k, p in enumerate((1, 2, 4, 6, 8, 9, 10), start=1)}
 
 
 def midpoint(a: str, b: str) -> str:
@@ -36,7 +39,7 @@ def scenario(client: TestClient) -> TestClient:
     assert (r.status_code, r.json()) == (
         200,
         {"model": "support-bot", "version": 2, "previous_version": 3, "status": "DEPLOYED",
-         "position": pos(7), "etag": 7},
+         "position": STEP[7], "etag": 7},
     )  # fmt: skip
     return client
 
@@ -69,13 +72,13 @@ def test_rollback_leaves_the_older_version_deployed_and_archives_the_newer(scena
 def test_the_audit_trail_lists_every_step_in_order_with_actor_and_reason(scenario: TestClient) -> None:
     items = scenario.get("/v1/audit", params={"model": "support-bot"}).json()["items"]
     assert [(e["position"], e["event_type"], e["version"], e["actor"], e["reason"]) for e in items] == [
-        (pos(1), "ModelRegistered", None, "alice", None),
-        (pos(2), "VersionRegistered", 1, "alice", None),
-        (pos(3), "VersionRegistered", 2, "alice", None),
-        (pos(4), "VersionRegistered", 3, "alice", None),
-        (pos(5), "VersionDeployed", 2, "bob", "passed eval"),
-        (pos(6), "VersionDeployed", 3, "bob", "more data"),
-        (pos(7), "RolledBack", 2, "carol", "v3 hallucinates"),
+        (STEP[1], "ModelRegistered", None, "alice", None),
+        (STEP[2], "VersionRegistered", 1, "alice", None),
+        (STEP[3], "VersionRegistered", 2, "alice", None),
+        (STEP[4], "VersionRegistered", 3, "alice", None),
+        (STEP[5], "VersionDeployed", 2, "bob", "passed eval"),
+        (STEP[6], "VersionDeployed", 3, "bob", "more data"),
+        (STEP[7], "RolledBack", 2, "carol", "v3 hallucinates"),
     ]
     assert items[6]["payload"] == {"from_version": 3, "to_version": 2}
     assert items[5]["payload"] == {"number": 3, "from_status": "READY", "archived": 2}
@@ -86,18 +89,18 @@ def test_the_audit_trail_lists_every_step_in_order_with_actor_and_reason(scenari
 
 def test_audit_filters_by_type_actor_and_time_and_pages_with_a_cursor(scenario: TestClient) -> None:
     by_type = scenario.get("/v1/audit", params={"type": "VersionDeployed"}).json()["items"]
-    assert [e["position"] for e in by_type] == [pos(5), pos(6)]
-    assert [e["position"] for e in scenario.get("/v1/audit", params={"actor": "carol"}).json()["items"]] == [pos(7)]
+    assert [e["position"] for e in by_type] == [STEP[5], STEP[6]]
+    assert [e["position"] for e in scenario.get("/v1/audit", params={"actor": "carol"}).json()["items"]] == [STEP[7]]
     all_items = scenario.get("/v1/audit").json()["items"]
     window = {"since": all_items[4]["timestamp"], "until": all_items[5]["timestamp"]}
-    assert [e["position"] for e in scenario.get("/v1/audit", params=window).json()["items"]] == [pos(5), pos(6)]
+    assert [e["position"] for e in scenario.get("/v1/audit", params=window).json()["items"]] == [STEP[5], STEP[6]]
     seen, cursor = [], None
     while True:
         page = scenario.get("/v1/audit", params={"limit": 3} | ({"cursor": cursor} if cursor else {})).json()
         seen += [e["position"] for e in page["items"]]
         if not (cursor := page["next_cursor"]):
             break
-    assert seen == [pos(k) for k in range(1, 8)]
+    assert seen == [STEP[k] for k in range(1, 8)]
 
 
 def test_as_of_a_time_between_two_steps_gives_the_status_at_that_time(scenario: TestClient) -> None:
@@ -119,7 +122,7 @@ def test_rebuilding_every_projection_from_zero_gives_identical_output(scenario: 
     before = everything(scenario)
     for name in ("deployments", "registry", "audit"):
         r = scenario.post(f"/v1/projections/{name}/rebuild")
-        assert (r.status_code, r.json()["position"]) == (200, pos(7))
+        assert (r.status_code, r.json()["position"]) == (200, STEP[7])
     assert everything(scenario) == before
     assert [p["lag"] for p in scenario.get("/v1/projections").json()] == [0] * 9
 
@@ -131,7 +134,7 @@ def test_restarting_the_service_loses_nothing(scenario: TestClient, runtime: Run
     try:
         with TestClient(create_app(Settings(database_url=url), reopened)) as again:
             assert everything(again) == before
-            assert again.get("/healthz").json() == {"status": "ok", "store": runtime.config.dialect, "head": pos(7)}
+            assert again.get("/healthz").json() == {"status": "ok", "store": runtime.config.dialect, "head": STEP[7]}
     finally:
         reopened.close()
 

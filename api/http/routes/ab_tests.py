@@ -50,7 +50,7 @@ async def create_test(body: ABTestIn, cmd: CommandDep) -> ABTestOut:
                 "alpha": body.alpha, "min_samples": body.min_samples, "match_mode": body.match_mode,
                 "weight_accuracy": weights.get("accuracy"), "weight_latency": weights.get("latency"),
                 "weight_cost": weights.get("cost")}  # fmt: skip
-    await cmd.run(lambda: cmd.runtime.ab.create_test(actor=cmd.actor, reason=body.reason, **settings))
+    await cmd.run(lambda: cmd.runtime.create_ab_test(actor=cmd.actor, reason=body.reason, **settings))
     found = await read(cmd.runtime.ab_test, body.test_id)
     return test_out(found, found["statistics"])
 
