@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from eventsourcing import persistence
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -46,6 +47,37 @@ class _Cursor:
 
     def fetchall(self) -> list[Row]:
         return self._raw.fetchall()
+
+
+#: what sqlite3 says when the database, not the statement, is at fault (it reports an integer
+#: overflow or a syntax error as an OperationalError too)
+_SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o", "readonly")
+#: eventsourcing's wrappers that say the database did not answer, when they wrap nothing we can read
+_WRAPPED_FAILURES = (persistence.OperationalError, persistence.InterfaceError, persistence.InternalError)
+_BARE_WRAPPERS = (persistence.DatabaseError, persistence.PersistenceError)
+
+
+def is_store_failure(error: BaseException | None) -> bool:
+    """Whether an error is the database's (down, restarting, unreachable, pool exhausted, locked, a
+    lock or statement timeout), so a retry later may succeed, rather than the statement's (a value out
+    of range, a duplicate key, a syntax error), which fails every time. The one rule for the HTTP
+    answers (503) and the projection engine (retry the batch, never quarantine). eventsourcing wraps
+    the driver's errors, so the cause decides where there is one."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, sqlite3.OperationalError):
+            return any(word in str(error).lower() for word in _SQLITE_UNAVAILABLE)
+        if isinstance(error, psycopg.errors.ProgramLimitExceeded):  # a row too large: the data's fault
+            return False
+        if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError | psycopg.InternalError | PoolTimeout):
+            return True
+        if isinstance(error, psycopg.Error | sqlite3.Error):  # data, integrity, programming errors
+            return False
+        if error.__cause__ is None and (isinstance(error, _WRAPPED_FAILURES) or type(error) in _BARE_WRAPPERS):
+            return True  # a wrapper whose cause is unknown: the database's, to be safe
+        error = error.__cause__
+    return False
 
 
 def _same(sql: str) -> str:
@@ -106,11 +138,7 @@ class SQLiteDatabase:
         return self._tx("BEGIN")
 
     def is_transient(self, error: BaseException) -> bool:
-        # sqlite3 reports an integer overflow as an OperationalError too: tell them apart by message
-        message = str(error).lower()
-        return isinstance(error, sqlite3.OperationalError) and any(
-            word in message for word in ("locked", "busy", "disk i/o", "unable to open", "readonly")
-        )
+        return is_store_failure(error)
 
     def close(self) -> None:
         with self._guard:
@@ -153,11 +181,7 @@ class PostgresDatabase:
         return self._tx()
 
     def is_transient(self, error: BaseException) -> bool:
-        # OperationalError covers lost connections, shutdowns, cancelled statements, deadlocks and lock
-        # timeouts; a program limit (a row too large) is the data's fault and fails every time
-        if isinstance(error, psycopg.errors.ProgramLimitExceeded):
-            return False
-        return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError | PoolTimeout)
+        return is_store_failure(error)
 
     @contextmanager
     def advisory_lock(self, key: int) -> Iterator[None]:

@@ -11,16 +11,23 @@ to (still running) from one that died while it was down.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from adapters import unsloth
 from adapters.paths import inside
-from domain.errors import InvalidInput
+from domain.errors import InvalidInput, RuleViolation
 from domain.jobs import ProviderJob
 from domain.local_training import LocalTrainingConfig
+
+
+#: what the generated training script imports (Unsloth is optional: without it, plain TRL trains)
+TRAINING_PACKAGES = ("torch", "transformers", "peft", "trl", "datasets")
 
 
 def default_runs_dir() -> Path:
@@ -67,6 +74,21 @@ class LocalTrainer:
             raise InvalidInput(f"Job id {job_id[:100]!r} does not name a folder inside the local runs folder "
                                "(FT_LOCAL_RUNS_DIR): use letters, digits, '-' and '_'.")  # fmt: skip
         return unsloth.RunFiles(folder)
+
+    def check_packages(self) -> None:
+        """A run imports the training packages; without them it would start, be recorded and fail
+        only then: refuse first, saying what to install (checked in the interpreter that runs it)."""
+        python = self.python or sys.executable
+        if python == sys.executable:
+            missing = [p for p in TRAINING_PACKAGES if importlib.util.find_spec(p) is None]
+        else:
+            probe = f"import importlib.util as u; print(' '.join(p for p in {TRAINING_PACKAGES!r} if u.find_spec(p) is None))"
+            done = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+            missing = done.stdout.split() if done.returncode == 0 else [f"a working Python at {python}"]
+        if missing:
+            raise RuleViolation(f"Local training needs {', '.join(missing)}, not installed in {python}: install "
+                                "the local-training extra (`pip install 'ft-lifecycle[local]'`, or `make install`), "
+                                "then try again. Nothing was recorded.")  # fmt: skip
 
     def start(self, job_id: str, config: LocalTrainingConfig, dataset: bytes) -> ProviderJob:
         files = unsloth.write_run(self.files(job_id).folder, config, dataset, job_id=job_id)

@@ -177,8 +177,9 @@ def run_evaluation(
                                                       "the same id to resume")] = None,  # fmt: skip
     model_type: Annotated[str, typer.Option(help="base or fine_tuned")] = "fine_tuned",
     mode: Annotated[list[str] | None, typer.Option(help="exact, substring, classification, bleu or rouge")] = None,
-    api_key_env: Annotated[str, typer.Option(help="The environment variable that holds a URL endpoint's key (a named "
-                                             "endpoint has its own)")] = "OPENAI_API_KEY",  # fmt: skip
+    api_key_env: Annotated[str | None, typer.Option(help="The environment variable that holds a URL endpoint's key, "
+                                                    "e.g. OPENAI_API_KEY (default: none is sent; a named endpoint "
+                                                    "has its own)")] = None,  # fmt: skip
     actor: ActorOpt = DEFAULT_ACTOR,
     as_json: JsonOpt = False,
     database_url: DbOpt = None,
@@ -193,8 +194,9 @@ def run_evaluation(
     from api.evaluation_runs import run_live
     from api.settings import endpoints_from_env, pick_endpoint
 
-    # The CLI runs as the user, with the user's own keys: a URL is taken as it is, with --api-key-env's key.
-    url, key, name = endpoint, os.environ.get(api_key_env), None
+    # The CLI runs as the user, with the user's own keys: a URL is taken as it is, with --api-key-env's key
+    # only when asked for (a key is never sent to a URL by default).
+    url, key, name = endpoint, os.environ.get(api_key_env) if api_key_env else None, None
     if "://" not in endpoint:
         found = pick_endpoint(endpoints_from_env(), endpoint, field="--endpoint")
         url, key, name = found.chat_url, found.key, endpoint

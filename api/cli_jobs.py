@@ -461,21 +461,6 @@ def _print_time(estimate: dict[str, Any]) -> None:
         out.print("No time estimate: the model's parameter count is unknown (name it like ...-1B, or use a folder).")
 
 
-#: what the generated training script imports (Unsloth is optional: without it, plain TRL trains)
-TRAINING_PACKAGES = ("torch", "transformers", "peft", "trl", "datasets")
-
-
-def _check_training_packages() -> None:
-    """A local run imports these; without them it would start, record a job and fail: refuse first."""
-    import importlib.util
-
-    missing = [p for p in TRAINING_PACKAGES if importlib.util.find_spec(p) is None]
-    if missing:
-        raise RuleViolation(f"Local training needs {', '.join(missing)}, not installed in {sys.executable}: install "
-                            "the local-training extra (`pip install 'ft-lifecycle[local]'`, or `make install`), "
-                            "then run the command again. Nothing was recorded.")  # fmt: skip
-
-
 @command(name="create-local-job")
 def create_local_job(
     base_model: Annotated[str, typer.Argument(help="unsloth/Llama-3.2-1B-Instruct-bnb-4bit, or a local folder")],
@@ -499,7 +484,6 @@ def create_local_job(
     database_url: DbOpt = None,
 ) -> None:
     """Train locally (Unsloth, on a GPU or its CPU backend) as a job: progress, cancel, registry, cost."""
-    _check_training_packages()
     settings = _local_config(chat_template, max_seq_length, load_in_4bit, lora_r, lora_alpha, epochs, max_steps,
                              learning_rate, batch_size, gradient_accumulation, export, quantization)  # fmt: skip
     with opened(database_url, fresh=False) as rt:

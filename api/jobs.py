@@ -236,6 +236,7 @@ class JobService:
         spec = JobSpec.validate(base_model=base_model, training=training, provider="local",
                                 local_config=config.as_dict(), **fields)  # fmt: skip
         self.local.files(spec.job_id)  # a job id that is no folder inside the runs folder: refused before recording
+        self.local.check_packages()
         return Plan(spec, self.estimate_local(config, training.tokens, training.examples), {"training": data},
                     warnings)  # fmt: skip
 

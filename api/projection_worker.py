@@ -29,8 +29,9 @@ def _die_with_parent() -> None:  # runs in the child, between fork and exec
 
 def start(database_url: str, interval: float) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "api.cli", "projections", "run", "--interval", str(interval),
-           "--database-url", database_url, "--parent-pid", str(os.getpid())]  # fmt: skip
-    return subprocess.Popen(cmd, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+           "--parent-pid", str(os.getpid())]  # fmt: skip
+    env = os.environ | {"FT_DATABASE_URL": database_url}  # not on the command line: `ps` shows that to everyone
+    return subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent if sys.platform == "linux" else None)
 
 
 def stop(worker: subprocess.Popen[bytes]) -> None:

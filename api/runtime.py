@@ -176,11 +176,11 @@ class Runtime:
             cost = self.ledger.registered_cost(job_id=fields.get("job_id"), model_name=name,
                                                base_model=fields.get("base_model"),
                                                dataset_size=fields.get("dataset_size"), cost=fields["cost"])
-        registered = self.registry.register_version(name, actor=actor, reason=reason, **fields)
-        if cost is not None:
-            self.ledger.record_given_cost(cost, actor=actor,
-                                          reason=reason or f"cost registered with {name} v{registered.number}")
-        return registered
+        def cost_with(number: int) -> Any:  # saved with the version: a crash never keeps one without the other
+            return None if cost is None else self.ledger.given_cost(
+                cost, actor=actor, reason=reason or f"cost registered with {name} v{number}")
+
+        return self.registry.register_version(name, actor=actor, reason=reason, with_version=cost_with, **fields)
 
     def stored_inference_ids(self, ids: list[str]) -> set[str]:
         """Which record ids the cost projection already holds (the ledger's duplicate check)."""

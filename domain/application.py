@@ -52,8 +52,9 @@ class FtApplication(Application):
         """Loads an aggregate from its latest snapshot (if any) and the events after it."""
         return self.repository.get(aggregate_id, projector_func=replay)
 
-    def record(self, aggregate: Any) -> Recorded:
-        recordings = self.save(aggregate)
+    def record(self, aggregate: Any, *also: Any) -> Recorded:
+        """Saves the aggregate's new events (and those of `also`, in the same transaction)."""
+        recordings = self.save(aggregate, *also)
         if not recordings:
             raise RuntimeError("a command recorded no event")  # a programming error, never user input
         return Recorded(position=recordings[-1].notification.id, aggregate_version=aggregate.version)

@@ -111,15 +111,13 @@ class CostLedger(FtApplication):
                                    at=datetime.now(UTC))  # fmt: skip
         return None if training_job_id(job.job_id) in self.repository else job
 
-    def record_given_cost(self, job: TrainingJob, *, actor: str, reason: str | None) -> TrainingCostRecorded | None:
-        """Records a cost `registered_cost` returned; None when a concurrent request recorded it first."""
-        try:
-            return self.record_training_cost(actor=actor, reason=reason, at=job.at, job_id=job.job_id,
-                                             model_name=job.model_name, base_model=job.base_model,
-                                             dataset_size=job.dataset_size, training_tokens=0,
-                                             total_cost=job.total_cost)  # fmt: skip
-        except RuleViolation:  # already recorded
+    def given_cost(self, job: TrainingJob, *, actor: str, reason: str | None) -> TrainingCost | None:
+        """The ledger's record of a cost `registered_cost` returned, not yet saved (the registry saves it
+        with the version, in one transaction); None when the ledger holds this job's cost by now."""
+        if training_job_id(job.job_id) in self.repository:
             return None
+        return TrainingCost.record(job, price_training(job, None), actor=validate_actor(actor),
+                                   reason=validate_reason(reason))  # fmt: skip
 
     def record_inferences(
         self,

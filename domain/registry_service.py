@@ -81,7 +81,10 @@ class Registry(FtApplication):
         training: bool = False,
         actor: str,
         reason: str | None = None,
+        with_version: Callable[[int], Any] | None = None,
     ) -> VersionRegistered:
+        """`with_version(number)` may give another aggregate (the ledger's cost of the job) to save
+        in the same transaction as the version: both are recorded, or neither."""
         validate_model_name(name)
         actor = validate_actor(actor)
         spec = VersionSpec.validate(
@@ -94,7 +97,9 @@ class Registry(FtApplication):
             except AggregateNotFoundError:
                 model = RegisteredModel.register(name, actor=actor)
             number = model.register_version(spec, training=training, actor=actor, reason=reason)
-            return VersionRegistered(name, number, model.status_of(number), self.record(model))
+            also = with_version(number) if with_version is not None else None
+            recorded = self.record(model, *([] if also is None else [also]))
+            return VersionRegistered(name, number, model.status_of(number), recorded)
 
         return self.retrying(attempt, what=f"Registering a version of {name!r}")
 

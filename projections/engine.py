@@ -606,7 +606,8 @@ class ProjectionEngine:
             cur.executemany(f"DELETE FROM {QUARANTINE_TABLE} WHERE projection = ? AND position = ?",
                             [(p.name, n) for n in applied])  # fmt: skip
             self._keep_quarantined(cur, failed)
-        return ReapplyReport(p.name, applied, [q for q in self.quarantined(p.name) if q.position in still])
+        kept = self.quarantined(p.name, limit=100_000)
+        return ReapplyReport(p.name, applied, [q for q in kept if q.position in still])
 
 
 def _follows(p: Projection, e: LoggedEvent) -> bool:

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from adapters.database import is_store_failure
 from adapters.idempotency import ReservationLost
 from domain.errors import (
     ConcurrentChange,
@@ -38,34 +39,8 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
 ]
 
 
-#: Failures of the database itself (down, restarting, unreachable, pool exhausted, locked),
-#: not of a request: eventsourcing's wrappers and psycopg's (psycopg_pool's errors are
-#: psycopg OperationalErrors). Integrity, data and programming errors are not among them.
-_STORE_FAILURES: tuple[type[BaseException], ...] = (
-    persistence.OperationalError,
-    persistence.InterfaceError,
-    persistence.InternalError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    psycopg.InternalError,
-)
-_BASE_ERRORS = (persistence.DatabaseError, persistence.PersistenceError, psycopg.DatabaseError, psycopg.Error)
-_SQLITE_BUSY = ("locked", "busy", "unable to open", "disk i/o")
 #: how long a client should wait before retrying after a store failure
 STORE_RETRY_AFTER = "2"
-
-
-def is_store_failure(exc: BaseException) -> bool:
-    """Whether `exc` (or what it wraps) says the database did not answer."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, _STORE_FAILURES) or type(exc) in _BASE_ERRORS:  # a bare wrapper: cause unknown
-            return True
-        if isinstance(exc, sqlite3.OperationalError) and any(w in str(exc).lower() for w in _SQLITE_BUSY):
-            return True
-        exc = exc.__cause__  # type: ignore[assignment]
-    return False
 
 
 STORE_UNAVAILABLE = (

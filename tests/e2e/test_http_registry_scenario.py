@@ -134,7 +134,8 @@ def test_restarting_the_service_loses_nothing(scenario: TestClient, runtime: Run
     try:
         with TestClient(create_app(Settings(database_url=url), reopened)) as again:
             assert everything(again) == before
-            assert again.get("/healthz").json() == {"status": "ok", "store": runtime.config.dialect, "head": STEP[7]}
+            assert again.get("/healthz").json() == {"status": "ok", "store": runtime.config.dialect, "head": STEP[7],
+                                                  "quarantined": 0}
     finally:
         reopened.close()
 

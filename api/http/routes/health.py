@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api.http.errors import problem
+from api.http.errors import STORE_RETRY_AFTER, STORE_UNAVAILABLE, problem
 from api.http.responses import errors
 from api.http.schemas import HealthOut
 
@@ -56,6 +56,7 @@ async def healthz(request: Request) -> HealthOut | JSONResponse:
             else f"the store failed: {type(exc).__name__}"
         )  # fmt: skip
         # the service is up but degraded: the same problem+json as every other 503
-        return problem(503, "store-unavailable", "Store unavailable", detail, headers={"Retry-After": "2"},
+        slug, title, _ = STORE_UNAVAILABLE
+        return problem(503, slug, title, detail, headers={"Retry-After": STORE_RETRY_AFTER},
                        store=runtime.config.dialect)  # fmt: skip
     return HealthOut(status="ok", store=runtime.config.dialect, head=head, quarantined=quarantined)

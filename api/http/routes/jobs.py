@@ -150,7 +150,7 @@ async def publish(job_id: JobId, body: PublishIn, cmd: CommandDep, settings: Set
 
 @router.delete("/v1/fine-tuned-models/{model:path}", response_model=ModelDeletedOut, responses=ERRORS)
 async def delete_model(
-    model: Annotated[str, Path(description="The fine-tuned model id, e.g. ft:gpt-4o-mini-2024-07-18:org::abc")],
+    model: Annotated[Name, Path(description="The fine-tuned model id, e.g. ft:gpt-4o-mini-2024-07-18:org::abc")],
     cmd: CommandDep,
 ) -> ModelDeletedOut:
     """Deletes the model at the provider; the job that produced it (if it ran here) records the deletion."""

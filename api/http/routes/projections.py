@@ -25,11 +25,12 @@ SHOWN = 20
 
 
 def _listing(runtime: Runtime) -> list[ProjectionOut]:
-    shown = runtime.engine.quarantined(limit=SHOWN * len(runtime.engine.projections))
+    def shown(name: str) -> list[QuarantinedEventOut]:
+        return [QuarantinedEventOut(**asdict(q)) for q in runtime.engine.quarantined(name, limit=SHOWN)]
+
     return [
         ProjectionOut(name=s.name, position=s.position, head=s.head, lag=s.lag, updated_at=s.updated_at,
-                      quarantined=s.quarantined,
-                      quarantine=[QuarantinedEventOut(**asdict(q)) for q in shown if q.projection == s.name][:SHOWN])
+                      quarantined=s.quarantined, quarantine=shown(s.name) if s.quarantined else [])
         for s in runtime.engine.status()
     ]  # fmt: skip
 
