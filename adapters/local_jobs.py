@@ -25,7 +25,6 @@ from domain.errors import InvalidInput, RuleViolation
 from domain.jobs import ProviderJob
 from domain.local_training import LocalTrainingConfig
 
-
 #: what the generated training script imports (Unsloth is optional: without it, plain TRL trains)
 TRAINING_PACKAGES = ("torch", "transformers", "peft", "trl", "datasets")
 
@@ -82,7 +81,8 @@ class LocalTrainer:
         if python == sys.executable:
             missing = [p for p in TRAINING_PACKAGES if importlib.util.find_spec(p) is None]
         else:
-            probe = f"import importlib.util as u; print(' '.join(p for p in {TRAINING_PACKAGES!r} if u.find_spec(p) is None))"
+            probe = ("import importlib.util as u; "
+                     f"print(' '.join(p for p in {TRAINING_PACKAGES!r} if u.find_spec(p) is None))")
             done = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
             missing = done.stdout.split() if done.returncode == 0 else [f"a working Python at {python}"]
         if missing:

@@ -70,7 +70,7 @@ def check_url(url: str, *, configured: Iterable[str] = (), allow_private: bool =
         except (OSError, UnicodeError, ValueError):
             raise InvalidInput(f"The host {host!r} of {url[:200]!r} cannot be resolved.", slug=SLUG) from None
         if not addresses:
-            raise InvalidInput(f"The host {host!r} of {url[:200]!r} has no address.", slug=SLUG)
+            raise InvalidInput(f"The host {host!r} of {url[:200]!r} has no address.", slug=SLUG) from None
     for address in addresses:
         why = refusal(address)
         if why is not None and (not allow_private or why == METADATA_REASON):

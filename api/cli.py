@@ -403,8 +403,8 @@ def projections_status(as_json: JsonOpt = False, database_url: DbOpt = None) -> 
                  "quarantined": s.quarantined} for s in rt.engine.status()]  # fmt: skip
     if as_json:
         return print_json(rows)
-    _table("Projections", ["name", "position", "head", "lag", "quarantined", "updated"],
-           [[r["name"], r["position"], r["head"], r["lag"], r["quarantined"], r["updated_at"]] for r in rows])  # fmt: skip
+    columns = ["name", "position", "head", "lag", "quarantined", "updated_at"]
+    _table("Projections", [c.removesuffix("_at") for c in columns], [[r[c] for c in columns] for r in rows])
     if any(r["quarantined"] for r in rows):
         err.print("Some events could not be applied and were skipped: `ft-cli projections quarantine` shows them.")
 

@@ -31,7 +31,7 @@ from api.cli import (
 )
 from api.jobs import Outcome, Plan
 from api.runtime import Runtime
-from domain.errors import DomainError, InvalidInput, NotFound, RuleViolation
+from domain.errors import DomainError, InvalidInput, NotFound
 from domain.jobs import TERMINAL, JobStatus
 from projections.jobs import active_job_ids, get_job, job_for_model, list_jobs
 from projections.registry import get_version

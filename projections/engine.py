@@ -356,18 +356,18 @@ class ProjectionEngine:
         # Find the poison: one event at a time, each retried before it is given up.
         failed = []
         for e in events:
-            error, attempts = e.error, 1
-            if e.error is None:
-                for attempts in range(1, APPLY_ATTEMPTS + 1):
-                    try:
-                        with self._savepoint(cur):
-                            p.apply(cur, tables, [e])
-                        error = None
-                        break
-                    except Exception as exc:
-                        if self.db.is_transient(exc):
-                            raise
-                        error = f"{type(exc).__name__}: {exc}"
+            error, attempts = e.error, 1 if e.error else 0
+            while e.error is None and attempts < APPLY_ATTEMPTS:
+                attempts += 1
+                try:
+                    with self._savepoint(cur):
+                        p.apply(cur, tables, [e])
+                    error = None
+                    break
+                except Exception as exc:
+                    if self.db.is_transient(exc):
+                        raise
+                    error = f"{type(exc).__name__}: {exc}"
             if error is not None:
                 log.error("projection %s quarantined the event at position %d (%s): %s",
                           p.name, e.position, e.topic, error)  # fmt: skip

@@ -19,9 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from adapters.idempotency import IdempotencyStore, Reservation, StoredResponse, current_reservation
 from api.http.deps import resolve_actor, within
 from api.http.errors import PROBLEM_JSON, ApiProblem, is_store_failure, store_unavailable
+from domain.errors import InvalidInput
 
 log = logging.getLogger(__name__)
-from domain.errors import InvalidInput
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.http.responses import READ
 from api.http.deps import ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
+from api.http.responses import READ
 from api.http.schemas import AuditPage, Name
 from domain.errors import InvalidInput
 from projections.audit import AuditFilter, audited_event_types, query_audit

@@ -23,7 +23,6 @@ from api.http.schemas import (
     TrainingCostIn,
     TrainingCostOut,
 )
-
 from domain.errors import NotFound
 from domain.ledger_service import InferencesRecorded
 from projections.costs import cost_summary, inference_costs, job_cost, model_costs

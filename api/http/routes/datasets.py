@@ -16,7 +16,8 @@ DatasetId = Annotated[Name, Path(description="The dataset's id")]
 ERRORS = errors(404, 409)
 MEDIA = {"openai": "application/jsonl", "jsonl": "application/jsonl", "alpaca": "application/json"}
 FILE = {200: {"description": "The file: JSON Lines, or (alpaca) a JSON array", "content": {
-    "application/jsonl": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "array"}}}}}  # fmt: skip
+    "application/jsonl": {"schema": {"type": "string"}},
+    "application/json": {"schema": {"type": "array"}}}}}  # fmt: skip
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasetDetailOut, responses=COMMAND | ERRORS)

@@ -53,8 +53,11 @@ def _job_out(runtime: Runtime, job_id: str, outcome: Outcome | None = None) -> J
     return JobOut(**found, **extra)
 
 
-@router.post("/v1/jobs", status_code=status.HTTP_201_CREATED, response_model=JobOut | EstimateOut, responses={
-    **COMMAND_ERRORS, 200: {"model": EstimateOut, "description": "dry_run: the estimate, nothing recorded"}})  # fmt: skip
+DRY_RUN = {200: {"model": EstimateOut, "description": "dry_run: the estimate, nothing recorded"}}
+
+
+@router.post("/v1/jobs", status_code=status.HTTP_201_CREATED, response_model=JobOut | EstimateOut,
+             responses=COMMAND_ERRORS | DRY_RUN)  # fmt: skip
 async def create_job(body: JobIn, cmd: CommandDep, settings: SettingsDep) -> Any:
     """Checks the training data against OpenAI's rules, estimates its cost (tokens x epochs x the training
     price in force), records the job, pre-registers a TRAINING version, uploads the files and submits the

@@ -26,8 +26,8 @@ from api.runtime import Runtime
 from domain.application import Recorded
 from domain.errors import NotFound
 from domain.registry import parse_status, validate_model_name
-from domain.values import MAX_COUNT
 from domain.registry_service import Deployed
+from domain.values import MAX_COUNT
 from projections import registry as listing
 
 router = APIRouter(prefix="/v1/models", tags=["models"], responses=READ)
