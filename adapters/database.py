@@ -48,6 +48,9 @@ class _Cursor:
     def fetchall(self) -> list[Row]:
         return self._raw.fetchall()
 
+    def fetchmany(self, size: int) -> list[Row]:
+        return self._raw.fetchmany(size)
+
 
 #: what sqlite3 says when the database, not the statement, is at fault (it reports an integer
 #: overflow or a syntax error as an OperationalError too)

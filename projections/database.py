@@ -25,6 +25,8 @@ class Cursor(Protocol):
 
     def fetchall(self) -> list[Row]: ...
 
+    def fetchmany(self, size: int) -> list[Row]: ...
+
 
 class Database(Protocol):
     dialect: Dialect

@@ -99,13 +99,31 @@ class EventLog:
         return int(row["head"] or 0) if row else 0
 
     def read(self, cur: Cursor, *, after: int, limit: int, stop: int, topics: Sequence[str] = ()) -> list[LoggedEvent]:
+        return self.read_batch(cur, after=after, limit=limit, stop=stop, topics=topics)[0]
+
+    def read_batch(
+        self, cur: Cursor, *, after: int, limit: int, stop: int, topics: Sequence[str] = (),
+        max_bytes: int | None = None,
+    ) -> tuple[list[LoggedEvent], bool]:
+        """Events after `after` up to `stop`, at most `limit` of them and (once one is read) about
+        `max_bytes` of stored state; and whether it stopped short of `stop` for either limit."""
         sql = self._select
         params: list[Any] = [after, stop]
         if topics:
             sql += f" AND topic IN ({', '.join('?' for _ in topics)})"
             params += topics
-        rows = cur.execute(sql + self._order, [*params, limit]).fetchall()
-        return [self._decode(r) for r in rows]
+        cur.execute(sql + self._order, [*params, limit])
+        if max_bytes is None:
+            rows = cur.fetchall()
+            return [self._decode(r) for r in rows], len(rows) == limit
+        rows, size = [], 0
+        while size < max_bytes and (chunk := cur.fetchmany(16)):
+            for r in chunk:  # rows past the budget stay unread (the next batch starts at them)
+                rows.append(r)
+                size += len(r["state"])
+                if size >= max_bytes:
+                    break
+        return [self._decode(r) for r in rows], len(rows) == limit or size >= max_bytes
 
     def read_positions(self, cur: Cursor, positions: Sequence[int]) -> list[LoggedEvent]:
         """The events at these positions (for re-applying quarantined ones), in log order."""
@@ -214,12 +232,16 @@ class ProjectionEngine:
         *,
         batch_size: int = 2000,
         rebuild_batch_size: int = 5000,
+        batch_bytes: int = 8_000_000,
     ) -> None:
         self.db = db
         self.log = event_log
         self.projections = {p.name: p for p in projections}
         self.batch_size = batch_size
         self.rebuild_batch_size = rebuild_batch_size
+        # A batch also ends after about this much stored state (a few batches of 10,000 records): on SQLite
+        # it holds the write lock while it applies, and commands wait for that lock.
+        self.batch_bytes = batch_bytes
         # In-process coordination: one thread applies per projection, others wait on the condition.
         self._local_locks = {name: threading.Lock() for name in self.projections}
         self._advanced = threading.Condition()
@@ -421,8 +443,8 @@ class ProjectionEngine:
                 return positions, True
             selected = [self.projections[n] for n in positions]
             topics = sorted({t for p in selected for t in p.topics})
-            events = self.log.read(cur, after=start, limit=self.batch_size, stop=head, topics=topics)
-            full = len(events) == self.batch_size
+            events, full = self.log.read_batch(cur, after=start, limit=self.batch_size, stop=head, topics=topics,
+                                               max_bytes=self.batch_bytes)  # fmt: skip
             end = events[-1].position if full else head
             for p in selected:
                 mine = [e for e in events if e.position > positions[p.name] and _follows(p, e)]
