@@ -18,6 +18,7 @@ from adapters.idempotency import IdempotencyStore
 from adapters.local_jobs import LocalTrainer
 from adapters.openai_jobs import OpenAIFineTuning, OpenAISettings
 from adapters.store import StoreConfig, parse_database_url
+from api.gc_pause import paused
 from api.jobs import JobPoller, JobService
 from domain.ab_results import analyze
 from domain.ab_service import ABTesting, SamplesRecorded, TestChanged
@@ -186,11 +187,13 @@ class Runtime:
         """Which record ids the cost projection already holds (the ledger's duplicate check)."""
         return stored_inference_ids(self.db, ids)
 
+    @paused
     def record_inferences(self, records: list[Any], *, actor: str) -> InferencesRecorded:
         return self.ledger.record_inferences(records, actor=actor, stored=self.stored_inference_ids)
 
     # ------------------------------------------------------------- examples
 
+    @paused
     def collect_examples(self, examples: list[Any], *, actor: str) -> ExamplesRecorded:
         return self.datasets.collect_examples(
             examples, actor=actor, stored=lambda ids: stored_example_ids(self.db, ids)
@@ -272,6 +275,7 @@ class Runtime:
         except NotFound as e:
             raise InvalidInput(f"{arm} {model!r} names a version that does not exist: {e.detail}") from None
 
+    @paused
     def record_samples(self, test_id: str, samples: list[Any], *, actor: str) -> SamplesRecorded:
         return self.ab.record_samples(
             test_id, samples, actor=actor, stored=lambda t, ids: stored_sample_ids(self.db, t, ids)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Path, Query, Request, status
 
+from api.gc_pause import paused
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
 from api.http.errors import ApiProblem
 from api.http.responses import COMMAND, READ, errors, json_body
@@ -104,6 +105,7 @@ async def record_samples(test_id: TestId, request: Request, cmd: CommandDep) -> 
     the background: read with `min_position`."""
     body = await request.body()
 
+    @paused  # a batch allocates a lot and frees it all by refcount: no collector pauses
     def ingest() -> SamplesRecorded:
         try:
             payload = orjson.loads(body)

@@ -8,6 +8,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Path, Query, Request, status
 
+from api.gc_pause import paused
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
 from api.http.errors import ApiProblem
 from api.http.responses import COMMAND, READ, errors, json_body
@@ -84,6 +85,7 @@ async def record_inferences(request: Request, cmd: CommandDep) -> InferencesOut:
     the background: read with `min_position` to wait for them."""
     body = await request.body()
 
+    @paused  # a batch allocates a lot and frees it all by refcount: no collector pauses
     def ingest() -> InferencesRecorded:
         # Parsed here, once, in the worker thread (a 10,000-record body takes milliseconds), instead
         # of by a pydantic model per record: the domain validates each record and lists every bad one.

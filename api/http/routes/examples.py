@@ -8,6 +8,7 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Path, Query, Request
 
+from api.gc_pause import paused
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
 from api.http.errors import ApiProblem
 from api.http.responses import COMMAND, READ, errors, json_body
@@ -29,6 +30,7 @@ async def collect_examples(request: Request, cmd: CommandDep) -> ExamplesOut:
     `duplicates`; a batch with an invalid example is refused whole, listing every bad one."""
     body = await request.body()
 
+    @paused  # a batch allocates a lot and frees it all by refcount: no collector pauses
     def ingest() -> ExamplesRecorded:
         try:
             payload = orjson.loads(body)
