@@ -79,11 +79,28 @@ def raw_insert_rate(url: str, data: list[dict[str, Any]]) -> float:
         rt.close()
 
 
+def _post_batches(client: httpx2.Client, bodies: list[bytes]) -> int:
+    """Posts every batch in order; returns the last one's log position."""
+    position = 0
+    for body in bodies:
+        r = client.post("/v1/inferences", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 200 and r.json()["accepted"] == BATCH, r.text[:300]
+        position = r.json()["position"]
+    return position
+
+
+def _summary_at(client: httpx2.Client, position: int) -> httpx2.Response:
+    """The cost summary once the projections include `position`."""
+    summary = client.get("/v1/costs/summary", params={"min_position": position})
+    while summary.status_code == 503:  # each read waits up to FT_READ_WAIT_SECONDS on the server
+        summary = client.get("/v1/costs/summary", params={"min_position": position})
+    return summary
+
+
 def _api(url: str, data: list[dict[str, Any]]) -> dict[str, float]:
     """Ingestion alone (the server does not project: FT_FOLLOW_PROJECTIONS=false), then a
     `projections run` worker catches up: two rates, not one contended for two CPUs."""
     bodies = [json.dumps({"records": data[k : k + BATCH]}).encode() for k in range(0, len(data), BATCH)]
-    headers = {"content-type": "application/json"}
     worker_env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")} | {"FT_DATABASE_URL": url}
     worker = [python_bin("ft-cli"), "projections", "run", "--interval", "0.05"]
     with (
@@ -91,17 +108,11 @@ def _api(url: str, data: list[dict[str, Any]]) -> dict[str, float]:
         httpx2.Client(base_url=base, timeout=600) as client,
     ):
         started = time.perf_counter()
-        position = None
-        for body in bodies:
-            r = client.post("/v1/inferences", content=body, headers=headers)
-            assert r.status_code == 200 and r.json()["accepted"] == BATCH, r.text[:300]
-            position = r.json()["position"]
+        position = _post_batches(client, bodies)
         ingested = time.perf_counter() - started
         with process_until_ready(worker, ready="Following", env=worker_env):
             started = time.perf_counter()
-            summary = client.get("/v1/costs/summary", params={"min_position": position})
-            while summary.status_code == 503:  # each read waits up to FT_READ_WAIT_SECONDS on the server
-                summary = client.get("/v1/costs/summary", params={"min_position": position})
+            summary = _summary_at(client, position)
             projected = time.perf_counter() - started
         assert summary.json()["total"]["inferences"] == len(data), summary.text[:300]
         http = timed(lambda: client.get("/v1/costs/summary"), 500)
@@ -123,21 +134,14 @@ def _default_serve(url: str, data: list[dict[str, Any]]) -> dict[str, float]:
     process follows the log while the server ingests. Two rates: records acknowledged per second,
     and records per second until the cost projection holds all of them (end to end)."""
     bodies = [json.dumps({"records": data[k : k + BATCH]}).encode() for k in range(0, len(data), BATCH)]
-    headers = {"content-type": "application/json"}
     with (
         running_server(url, extra_env={"FT_READ_WAIT_SECONDS": "60"}) as base,
         httpx2.Client(base_url=base, timeout=600) as client,
     ):
         started = time.perf_counter()
-        position = None
-        for body in bodies:
-            r = client.post("/v1/inferences", content=body, headers=headers)
-            assert r.status_code == 200 and r.json()["accepted"] == BATCH, r.text[:300]
-            position = r.json()["position"]
+        position = _post_batches(client, bodies)
         ingested = time.perf_counter() - started
-        summary = client.get("/v1/costs/summary", params={"min_position": position})
-        while summary.status_code == 503:  # each read waits up to FT_READ_WAIT_SECONDS on the server
-            summary = client.get("/v1/costs/summary", params={"min_position": position})
+        summary = _summary_at(client, position)
         caught_up = time.perf_counter() - started
         assert summary.json()["total"]["inferences"] == len(data), summary.text[:300]
     return {"records_per_s": len(data) / ingested, "end_to_end_per_s": len(data) / caught_up}
