@@ -505,7 +505,8 @@ class JobService:
                   "dataset_size": job.training["examples"], "training_tokens": job.trained_tokens or 0}  # fmt: skip
         try:
             if job.provider == "local":
-                hours = Decimal(str(round(self._wall_seconds(job), 3))) / 3600
+                # a millisecond is 2.8e-7 hours: 9 places keep it, within the ledger's decimal limit
+                hours = (Decimal(str(round(self._wall_seconds(job), 3))) / 3600).quantize(Decimal("1e-9"))
                 price = self.ledger.price_for(job.base_model, finished)
                 free = price is None or price.gpu_hour is None  # no price for local hardware: it counts as free
                 self.ledger.record_training_cost(

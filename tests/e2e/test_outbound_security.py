@@ -278,11 +278,17 @@ def test_the_cli_takes_a_configured_endpoint_name_and_sends_that_endpoint_its_ow
     unknown = CliRunner().invoke(app, ["run-evaluation", "support-bot", "--endpoint", "team-c", "--dataset",
                                        "tickets", "--database-url", runtime.config.url], env=env)  # fmt: skip
     assert unknown.exit_code != 0 and "configured endpoints are ollama, openai, team-a" in unknown.output
-    by_url = CliRunner().invoke(app, ["run-evaluation", "support-bot", "--endpoint", b.url, "--dataset", "tickets",
-                                      "--split", "all", "--evaluation-id", "by-url", "--json", "--database-url",
-                                      runtime.config.url], env=env)  # the user's own URL, with the user's own key
+    keyless = CliRunner().invoke(app, ["run-evaluation", "support-bot", "--endpoint", b.url, "--dataset", "tickets",
+                                       "--split", "all", "--evaluation-id", "keyless", "--json", "--database-url",
+                                       runtime.config.url], env=env)  # a URL gets no key unless asked for
+    assert keyless.exit_code == 0, keyless.output
+    assert SECRET_KEY not in "".join(b.keys())
+    _, c = b, endpoints[2]
+    by_url = CliRunner().invoke(app, ["run-evaluation", "support-bot", "--endpoint", c.url, "--dataset", "tickets",
+                                      "--split", "all", "--evaluation-id", "by-url", "--api-key-env", "OPENAI_API_KEY",
+                                      "--json", "--database-url", runtime.config.url], env=env)  # the user's own key
     assert by_url.exit_code == 0, by_url.output
-    assert b.keys() == {f"Bearer {SECRET_KEY}"}
+    assert c.keys() == {f"Bearer {SECRET_KEY}"}
 
 
 def test_publishing_sends_an_ollama_endpoint_its_own_key_and_never_the_environments(

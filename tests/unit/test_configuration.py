@@ -16,6 +16,8 @@ def test_the_default_store_is_an_embedded_sqlite_file() -> None:
     assert config.dialect == "sqlite"
     assert config.sqlite_path == Path(".ft/events.sqlite3")
     assert config.eventsourcing_env(create_table=False) == {
+        # the recorder that marks an Idempotency-Key committed in the events' own transaction
+        "APPLICATION_RECORDER_TOPIC": "adapters.sqlite_recorder:MarkingSQLiteRecorder",
         "CREATE_TABLE": "n",
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
         "SQLITE_DBNAME": ".ft/events.sqlite3",
