@@ -22,7 +22,6 @@ from eventsourcing.domain import Aggregate
 from domain.errors import InvalidInput, NotFound, RuleViolation
 from domain.values import (
     MAX_COUNT,
-    MAX_NAME,
     MAX_REASON,
     decimal_value,
     finite_number,
@@ -33,8 +32,6 @@ from domain.values import (
 
 #: Namespace of every deterministic id in ft-lifecycle (uuid5 of "<kind>:<natural key>").
 FT_NAMESPACE = UUID("6f1c1d3e-2a57-5b7e-9d0b-3c2f4e8a9b10")
-
-MAX_TEXT_LENGTH = MAX_NAME
 
 
 class VersionStatus(StrEnum):
@@ -74,9 +71,6 @@ def parse_status(text: str) -> VersionStatus:
         raise InvalidInput(f"Unknown status {text!r}: use one of {allowed}.") from None
 
 
-_required_text = name_text
-
-
 def validate_reason(reason: str | None) -> str | None:
     if reason is None or not str(reason).strip():
         return None
@@ -109,8 +103,8 @@ class VersionSpec:
         if cost is not None:
             cost = decimal_value("cost", cost, usd=True)
         return cls(
-            base_model=_required_text("base_model", base_model),
-            job_id=_required_text("job_id", job_id),
+            base_model=name_text("base_model", base_model),
+            job_id=name_text("job_id", job_id),
             dataset_size=dataset_size,
             accuracy=accuracy,
             cost=cost,

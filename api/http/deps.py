@@ -215,3 +215,4 @@ def _cursor_fits(value: Any, kind: CursorKind) -> bool:
 CommandDep = Annotated[CommandContext, Depends(get_command)]
 GuardedCommandDep = Annotated[CommandContext, Depends(get_guarded_command)]
 ReaderDep = Annotated[Runtime, Depends(get_reader)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

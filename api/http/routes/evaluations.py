@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import uuid4
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Path, Query, status
 
 from api.evaluation_runs import run_live
-from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, get_settings, read
+from api.http.deps import CommandDep, ReaderDep, SettingsDep, decode_cursor, encode_cursor, read
 from api.http.responses import COMMAND, READ, errors
 from api.http.schemas import (
     AttachIn,
@@ -19,7 +19,6 @@ from api.http.schemas import (
     Name,
     PredictionPage,
 )
-from api.settings import Settings
 from domain.errors import InvalidInput
 from projections.evaluations import list_evaluations, predictions
 
@@ -30,7 +29,7 @@ ERRORS = errors(404, 409)
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=EvaluationOut, responses=COMMAND | ERRORS)
 async def evaluate(body: EvaluationIn, cmd: CommandDep,
-                   settings: Annotated[Settings, Depends(get_settings)]) -> EvaluationOut:  # fmt: skip
+                   settings: SettingsDep) -> EvaluationOut:  # fmt: skip
     """Offline evaluation: scores the given predictions in the chosen modes and records the evaluation,
     every prediction and the metrics (frozen in the completion event); every bad prediction is listed.
     Live run (`endpoint`, the name of an endpoint configured on the server, and `dataset_id`): sends the

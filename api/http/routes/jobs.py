@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, get_settings, read
+from api.http.deps import CommandDep, ReaderDep, SettingsDep, decode_cursor, encode_cursor, read
 from api.http.responses import COMMAND, READ, errors
 from api.http.schemas import (
     CancelIn,
@@ -29,7 +29,6 @@ from api.http.schemas import (
 )
 from api.jobs import Outcome, ProviderRefused
 from api.runtime import Runtime
-from api.settings import Settings
 from domain.errors import InvalidInput, NotFound
 from projections.jobs import get_job, job_for_model, list_jobs
 
@@ -37,7 +36,6 @@ router = APIRouter(tags=["jobs"], responses=READ)
 JobId = Annotated[Name, Path(description="Our job id, or the provider's (ftjob-...)")]
 ERRORS = errors(404, 409)
 COMMAND_ERRORS = COMMAND | ERRORS
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 #: what the event-sourcing library keeps in every event, and the job id (already in the path)
 _LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic", "job_id", "actor"}
 
