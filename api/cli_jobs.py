@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from adapters.openai_jobs import OpenAISettings
-from adapters.sandbox.openai_finetuning import Timing
+from sandbox.openai_finetuning import Timing
 from api.cli import (
     DEFAULT_ACTOR,
     ActorOpt,
@@ -331,7 +331,7 @@ def sandbox_openai(
     """Serve a local stand-in for OpenAI's fine-tuning API (files, jobs, events, checkpoints, models)."""
     import uvicorn
 
-    from adapters.sandbox.openai_finetuning import SandboxState, create_sandbox_app
+    from sandbox.openai_finetuning import SandboxState, create_sandbox_app
 
     state = SandboxState(Timing(validate=2.0, queue=2.0, train=train_seconds), refuse_training=refuse_training)
     out.print(f"OpenAI fine-tuning sandbox on http://127.0.0.1:{port}/v1. In another shell:\n"
@@ -381,7 +381,7 @@ def demo(
     database_url: DbOpt = None,
 ) -> None:
     """Run the whole lifecycle against a local OpenAI sandbox on a free loopback port, narrating each step."""
-    from adapters.sandbox.server import SandboxServer
+    from sandbox.server import SandboxServer
 
     say = (lambda *_: None) if as_json else out.print
     run = time.strftime("%Y%m%d%H%M%S")

@@ -16,7 +16,7 @@ from typing import Any
 
 import openai
 
-from adapters.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 from api.evaluation_runs import run_live
 from api.runtime import Runtime
 

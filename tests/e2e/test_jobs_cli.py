@@ -15,8 +15,8 @@ import httpx2
 import pytest
 from typer.testing import CliRunner
 
-from adapters.sandbox.openai_finetuning import Timing
-from adapters.sandbox.server import SandboxServer
+from sandbox.openai_finetuning import Timing
+from sandbox.server import SandboxServer
 from api.cli import app
 from api.runtime import Runtime
 from tests.support.openai_sandbox import SECRET_KEY, Sandbox, chat_file, running_sandbox
@@ -146,7 +146,7 @@ def test_the_server_polls_unfinished_jobs_in_the_background(runtime: Runtime, tm
 
 def test_ft_cli_sandbox_openai_serves_the_fine_tuning_api_on_loopback(tmp_path: Path) -> None:
     from adapters.openai_jobs import OpenAIFineTuning, OpenAISettings
-    from adapters.sandbox.server import free_port
+    from sandbox.server import free_port
     from tests.support.server import process_until_ready
 
     port = free_port()

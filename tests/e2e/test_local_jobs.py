@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.local_jobs import LocalTrainer
-from adapters.sandbox.server import OllamaServer
+from sandbox.server import OllamaServer
 from api.http.app import create_app
 from api.runtime import Runtime
 from api.settings import Settings
@@ -300,8 +300,8 @@ def test_ollama_models_are_listed_and_deleted_through_the_cli(tmp_path: Path) ->
 
     from typer.testing import CliRunner
 
-    from adapters.sandbox.ollama_server import OllamaState
-    from adapters.sandbox.server import OllamaServer
+    from sandbox.ollama_server import OllamaState
+    from sandbox.server import OllamaServer
     from api.cli import app
 
     state = OllamaState()

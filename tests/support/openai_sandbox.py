@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from adapters.openai_jobs import OpenAISettings
-from adapters.sandbox.openai_finetuning import Fault, SandboxState, Timing
-from adapters.sandbox.server import SandboxServer
+from sandbox.openai_finetuning import Fault, SandboxState, Timing
+from sandbox.server import SandboxServer
 
 #: an API key that must never show up in events, logs or responses
 SECRET_KEY = "sk-test-DO-NOT-LEAK-7c1e9a44f0b2"

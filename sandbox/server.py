@@ -15,8 +15,8 @@ from typing import Any, Self
 
 import uvicorn
 
-from adapters.sandbox.ollama_server import OllamaState, create_ollama_app
-from adapters.sandbox.openai_finetuning import SandboxState, Timing, create_sandbox_app
+from sandbox.ollama_server import OllamaState, create_ollama_app
+from sandbox.openai_finetuning import SandboxState, Timing, create_sandbox_app
 
 
 def free_port() -> int:
