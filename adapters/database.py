@@ -201,7 +201,18 @@ class PostgresDatabase:
 
 
 def open_database(config: StoreConfig) -> Database:
+    """The read models' database: on SQLite their own file, on PostgreSQL the store itself."""
+    if config.dialect == "sqlite":
+        assert config.sqlite_views_path is not None
+        return SQLiteDatabase(config.sqlite_views_path)
+    return PostgresDatabase(config.conninfo(), timeout=config.pool_timeout)
+
+
+def open_event_database(config: StoreConfig, views: Database) -> Database:
+    """Our own access to the database that holds the events and the Idempotency-Key table
+    (the library's recorder marks keys in its insert transaction): on SQLite the events file,
+    on PostgreSQL the same database as `views`."""
     if config.dialect == "sqlite":
         assert config.sqlite_path is not None
         return SQLiteDatabase(config.sqlite_path)
-    return PostgresDatabase(config.conninfo(), timeout=config.pool_timeout)
+    return views

@@ -47,6 +47,17 @@ class StoreConfig:
         auth = f"{self.user}:***@" if self.password else (f"{self.user}@" if self.user else "")
         return f"postgresql://{auth}{self.host}:{self.port}/{self.dbname}"
 
+    @property
+    def sqlite_views_path(self) -> Path | None:
+        """On SQLite, where the read models live: a file of their own beside the events
+        (`events.sqlite3` -> `events.views.sqlite3`), so the projection worker's writes never
+        wait for, or hold up, the single write lock of the events file. Rebuilt from the log
+        if deleted."""
+        if self.sqlite_path is None:
+            return None
+        p = self.sqlite_path
+        return p.with_name(f"{p.stem}.views{p.suffix}" if p.suffix else f"{p.name}.views")
+
     def with_pool_timeout(self, seconds: float | None) -> StoreConfig:
         return self if seconds is None else replace(self, pool_timeout=seconds)
 

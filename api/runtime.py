@@ -13,7 +13,7 @@ from typing import Any
 from uuid import uuid4
 
 from adapters import tokens
-from adapters.database import PostgresDatabase, open_database
+from adapters.database import PostgresDatabase, open_database, open_event_database
 from adapters.idempotency import IdempotencyStore
 from adapters.local_jobs import LocalTrainer
 from adapters.openai_jobs import OpenAIFineTuning, OpenAISettings
@@ -36,9 +36,9 @@ from domain.values import decimal_value
 from projections.ab_stats import get_test, stored_sample_ids
 from projections.catalog import default_projections
 from projections.costs import stored_inference_ids
-from projections.database import Database
+from projections.database import Cursor, Database
 from projections.datasets import emptying_filter, get_dataset, matching_examples, member_examples
-from projections.engine import EventLog, ProjectionEngine, RebuildReport
+from projections.engine import TRACKING_TABLE, EventLog, ProjectionEngine, RebuildReport
 from projections.evaluations import get_evaluation
 from projections.evaluations import predictions as evaluation_predictions
 from projections.examples import ExampleFilter, stored_example_ids
@@ -50,6 +50,11 @@ SCHEMA_LOCK_KEY = zlib.crc32(b"ft-lifecycle:schema")
 
 def _schema_lock(db: Database) -> AbstractContextManager[None]:
     return db.advisory_lock(SCHEMA_LOCK_KEY) if isinstance(db, PostgresDatabase) else nullcontext()
+
+
+def _has_table(cur: Cursor, name: str) -> bool:
+    """Whether a SQLite database holds a table of this name."""
+    return cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 class SchemaMissing(RuntimeError):
@@ -65,9 +70,12 @@ class Runtime:
     datasets: Datasets
     jobs: Jobs
     evaluations: Evaluations
+    #: the read models (projections, their tracking and quarantine)
     db: Database
     engine: ProjectionEngine
     idempotency: IdempotencyStore
+    #: our own access to the events' database (the Idempotency-Key table); `db` itself on PostgreSQL
+    events_db: Database
     #: projections that schema creation rebuilt (their table layout had changed)
     rebuilt: list[RebuildReport] = field(default_factory=list)
     #: where fine-tuning jobs go; from OPENAI_* / AZURE_OPENAI_* unless given
@@ -97,6 +105,7 @@ class Runtime:
         if config.sqlite_path is not None:
             config.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
         db = open_database(config)
+        events_db = open_event_database(config, db)
         try:
             # Many processes creating tables at once race on PostgreSQL ("tuple concurrently
             # updated"): creation, the library's event tables included, runs under one lock.
@@ -106,15 +115,17 @@ class Runtime:
                 shared = env | {"CREATE_TABLE": "n"}  # the registry created the one event table
                 ledger, ab, datasets = CostLedger(env=shared), ABTesting(env=shared), Datasets(env=shared)
                 jobs, evaluations = Jobs(env=shared), Evaluations(env=shared)
-                engine = ProjectionEngine(db, EventLog(registry, db.dialect), default_projections())
+                event_log = EventLog(registry, db.dialect, None if events_db is db else events_db)
+                engine = ProjectionEngine(db, event_log, default_projections())
                 runtime = cls(config, registry, ledger, ab, datasets, jobs, evaluations, db, engine,
-                              IdempotencyStore(db), openai_settings=openai_settings,
+                              IdempotencyStore(events_db), events_db, openai_settings=openai_settings,
                               local_trainer=local_trainer)  # fmt: skip
                 if create_schema:
                     runtime.rebuilt = runtime._create_schema()
                     ledger.seed_catalog()
         except BaseException:
             db.close()
+            events_db.close()
             raise
         try:
             missing = engine.missing_projections()
@@ -129,9 +140,14 @@ class Runtime:
         return runtime
 
     def _create_schema(self) -> list[RebuildReport]:
+        with self.events_db.transaction() as cur:
+            IdempotencyStore.create_schema(cur)
+            if self.events_db is not self.db and _has_table(cur, TRACKING_TABLE):
+                # A SQLite store from before the read models had a file of their own: they are
+                # rebuilt in the views file from the log, and their old copies leave the events file.
+                self.engine.drop_schema(cur)
         with self.db.transaction() as cur:
             stale = self.engine.create_schema(cur)
-            IdempotencyStore.create_schema(cur)
         # A projection whose tables changed meaning is rebuilt from the log.
         return [self.engine.rebuild(name) for name in stale]
 
@@ -379,6 +395,8 @@ class Runtime:
             self._job_service.close()
         self.stop_following()
         self.db.close()
+        if self.events_db is not self.db:
+            self.events_db.close()
         self.registry.close()
         self.ledger.close()
         self.ab.close()

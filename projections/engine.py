@@ -70,14 +70,18 @@ class LoggedEvent:
 class EventLog:
     """Reads the application's notification log in order, decoding events.
 
-    Batches are read on the projection's own connection, inside its transaction:
-    on SQLite, calling the library's recorder while holding the database's write
-    lock would deadlock against a command that holds the library's writer lock
-    and waits for ours. The SQL follows the library's own table layout."""
+    Batches are read on our own connections, never through the library's recorder:
+    on SQLite, calling the recorder while holding a write lock would deadlock against
+    a command that holds the library's writer lock and waits for ours. Where the
+    events live in the projections' database (PostgreSQL), they are read inside the
+    projection's transaction; where they live apart (`events`: SQLite's events file),
+    in a read transaction of their own, which takes no lock a writer waits for. The
+    SQL follows the library's own table layout."""
 
-    def __init__(self, app: Application, dialect: str) -> None:
+    def __init__(self, app: Application, dialect: str, events: Database | None = None) -> None:
         self.recorder = app.recorder
         self.mapper = app.mapper
+        self.events = events
         table = app.recorder.events_table_name
         if dialect == "sqlite":
             id_column = "rowid"
@@ -90,6 +94,15 @@ class EventLog:
         )
         self._order = f" ORDER BY {id_column} LIMIT ?"
         self._head = f"SELECT MAX({id_column}) AS head FROM {table}"
+
+    @contextmanager
+    def reading(self, cur: Cursor) -> Iterator[Cursor]:
+        """A cursor that sees the events, for a projection transaction whose cursor is `cur`."""
+        if self.events is None:
+            yield cur
+        else:
+            with self.events.read() as events_cur:
+                yield events_cur
 
     def head(self, cur: Cursor | None = None) -> int:
         """The newest position; through `cur` when inside a transaction."""
@@ -279,6 +292,12 @@ class ProjectionEngine:
         )
         return stale
 
+    def drop_schema(self, cur: Cursor) -> None:
+        """Drops the tracking, quarantine and every projection's tables through `cur` (used to
+        clear read models from a database that no longer holds them; they rebuild from the log)."""
+        for table in [TRACKING_TABLE, QUARANTINE_TABLE, *(t for p in self.projections.values() for t in p.tables)]:
+            cur.execute(f"DROP TABLE IF EXISTS {table}")
+
     def missing_projections(self) -> list[str]:
         """Projections with no tracking row: the schema needs `ft-cli db init`."""
         try:
@@ -428,7 +447,7 @@ class ProjectionEngine:
         """Applies one batch of the log to several projections in one transaction: the
         events are read and decoded once. Returns the new positions and whether the
         batch reached the head. Busy projections (wait=False) are left out."""
-        with self.db.transaction(durable=False) as cur:
+        with self.db.transaction(durable=False) as cur, self.log.reading(cur) as log:
             positions: dict[str, int] = {}
             for name in sorted(names):  # one lock order everywhere, so workers never deadlock
                 try:
@@ -437,13 +456,13 @@ class ProjectionEngine:
                     continue
             if not positions:
                 raise ProjectionBusy(", ".join(names))
-            head = self.log.head(cur)
+            head = self.log.head(log)
             start = min(positions.values())
             if start >= head:
                 return positions, True
             selected = [self.projections[n] for n in positions]
             topics = sorted({t for p in selected for t in p.topics})
-            events, full = self.log.read_batch(cur, after=start, limit=self.batch_size, stop=head, topics=topics,
+            events, full = self.log.read_batch(log, after=start, limit=self.batch_size, stop=head, topics=topics,
                                                max_bytes=self.batch_bytes)  # fmt: skip
             end = events[-1].position if full else head
             for p in selected:
@@ -567,16 +586,16 @@ class ProjectionEngine:
             head = self.log.head()
             if position >= head:
                 break
-            with self.db.transaction(durable=False) as cur:
-                position, n = self._replay(cur, p, shadow, position, head, skipped)
+            with self.db.transaction(durable=False) as cur, self.log.reading(cur) as log:
+                position, n = self._replay(cur, log, p, shadow, position, head, skipped)
             applied += n
 
         # Switch: under the projection's lock, apply what arrived meanwhile and swap.
-        with self._local_locks[name], self.db.transaction(durable=False) as cur:
+        with self._local_locks[name], self.db.transaction(durable=False) as cur, self.log.reading(cur) as log:
             self._lock_position(cur, name, wait=True)
-            head = self.log.head(cur)
+            head = self.log.head(log)
             while position < head:
-                position, n = self._replay(cur, p, shadow, position, head, skipped)
+                position, n = self._replay(cur, log, p, shadow, position, head, skipped)
                 applied += n
             # The rebuilt tables come with their own quarantine: what failed this time.
             cur.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE projection = ?", (name,))
@@ -593,10 +612,10 @@ class ProjectionEngine:
         return RebuildReport(name, applied, position, time.perf_counter() - started)
 
     def _replay(
-        self, cur: Cursor, p: Projection, tables: dict[str, str], position: int, head: int,
+        self, cur: Cursor, log: Cursor, p: Projection, tables: dict[str, str], position: int, head: int,
         skipped: list[QuarantinedEvent],
     ) -> tuple[int, int]:  # fmt: skip
-        events = self.log.read(cur, after=position, limit=self.rebuild_batch_size, stop=head, topics=p.topics)
+        events = self.log.read(log, after=position, limit=self.rebuild_batch_size, stop=head, topics=p.topics)
         mine = [e for e in events if _follows(p, e)]
         if mine:
             skipped += self._apply_isolated(cur, p, tables, mine)
@@ -611,7 +630,7 @@ class ProjectionEngine:
         now, after the events that followed them; where order matters, rebuild instead."""
         p = self.get(name)
         wanted = None if positions is None else sorted(set(positions))
-        with self._local_locks[p.name], self.db.transaction(durable=False) as cur:
+        with self._local_locks[p.name], self.db.transaction(durable=False) as cur, self.log.reading(cur) as log:
             self._lock_position(cur, p.name, wait=True)
             rows = cur.execute(
                 f"SELECT * FROM {QUARANTINE_TABLE} WHERE projection = ? ORDER BY position", (p.name,)
@@ -621,7 +640,7 @@ class ProjectionEngine:
                 missing = ", ".join(str(n) for n in sorted(set(wanted) - set(held)))
                 raise NotFound(f"Projection {p.name!r} has no quarantined event at position {missing}: "
                                f"`ft-cli projections quarantine {p.name}` lists them.")  # fmt: skip
-            events = self.log.read_positions(cur, sorted(held))
+            events = self.log.read_positions(log, sorted(held))
             failed = self._apply_isolated(cur, p, {t: t for t in p.tables}, events) if events else []
             still = {q.position for q in failed}
             applied = [e.position for e in events if e.position not in still]

@@ -220,8 +220,8 @@ def test_two_rebuilds_at_once_each_build_their_own_tables_and_end_identical(
 
 def test_batches_end_at_their_byte_budget_and_still_project_every_event_once(runtime: Runtime, history: int) -> None:
     engine = ProjectionEngine(runtime.db, runtime.engine.log, [AuditTrailProjection()], batch_bytes=1)
-    with runtime.db.read() as cur:
-        first, more = engine.log.read_batch(cur, after=0, limit=1000, stop=engine.log.head(), max_bytes=1)
+    with runtime.db.read() as cur, engine.log.reading(cur) as log:
+        first, more = engine.log.read_batch(log, after=0, limit=1000, stop=engine.log.head(), max_bytes=1)
     assert len(first) == 1 and more  # one event is over the budget already: the batch ends there
 
     engine.catch_up()

@@ -50,8 +50,8 @@ def force_poison_batch(runtime: Runtime) -> None:
 
 
 def _all_events(runtime: Runtime) -> list[Any]:
-    with runtime.db.read() as cur:
-        return runtime.engine.log.read(cur, after=0, limit=100_000, stop=runtime.engine.log.head())
+    with runtime.db.read() as cur, runtime.engine.log.reading(cur) as log:
+        return runtime.engine.log.read(log, after=0, limit=100_000, stop=runtime.engine.log.head())
 
 
 def force_undecodable_event(runtime: Runtime) -> int:
