@@ -32,7 +32,7 @@ from api.settings import Settings, settings_error_message
 from domain.errors import DomainError, InvalidInput, RuleViolation
 from domain.inference import MAX_BATCH, BatchRejected
 from domain.pricing import Price
-from domain.registry_service import Deployed
+from application.registry import Deployed
 from projections import deployments, registry
 from projections.ab_stats import list_tests
 from projections.audit import AuditFilter, audited_event_types, query_audit

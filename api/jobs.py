@@ -37,12 +37,12 @@ from adapters.openai_jobs import OpenAIFineTuning, ProviderError
 from adapters.paths import inside
 from domain.costs import training_job_id
 from domain.errors import DomainError, InvalidInput, NotFound, RuleViolation
-from domain.job_service import Jobs
+from application.jobs import Jobs
 from domain.jobs import TERMINAL, CostEstimate, FineTuningJob, JobSpec, JobStatus, ProviderJob, TrainingSource
-from domain.ledger_service import CostLedger
+from application.ledger import CostLedger
 from domain.local_training import LocalTrainingConfig
 from domain.registry import VersionStatus
-from domain.registry_service import Registry
+from application.registry import Registry
 from domain.shipped_prices import FINE_TUNABLE_SNAPSHOTS
 from domain.training_files import check_training_file, estimate_cost
 from domain.training_time import Calibration, estimate_training_time, hardware

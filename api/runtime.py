@@ -21,17 +21,17 @@ from adapters.store import StoreConfig, parse_database_url
 from api.gc_pause import paused
 from api.jobs import JobPoller, JobService
 from domain.ab_results import analyze
-from domain.ab_service import ABTesting, SamplesRecorded, TestChanged
-from domain.application import Recorded
-from domain.dataset_service import DatasetBuilt, Datasets, ExampleRated, ExamplesRecorded, spec_differences
+from application.ab_tests import ABTesting, SamplesRecorded, TestChanged
+from application.base import Recorded
+from application.datasets import DatasetBuilt, Datasets, ExampleRated, ExamplesRecorded, spec_differences
 from domain.datasets import Build, BuildSpec, build_dataset, export_bytes
 from domain.errors import InvalidInput, NotFound, RuleViolation
-from domain.evaluation_service import EvaluationRecorded, Evaluations
+from application.evaluations import EvaluationRecorded, Evaluations
 from domain.evaluations import EvaluationSpec, compare_runs
-from domain.job_service import Jobs
-from domain.ledger_service import CostLedger, InferencesRecorded
+from application.jobs import Jobs
+from application.ledger import CostLedger, InferencesRecorded
 from domain.registry import VersionSpec
-from domain.registry_service import Registry, VersionRegistered
+from application.registry import Registry, VersionRegistered
 from domain.values import decimal_value
 from projections.ab_stats import get_test, stored_sample_ids
 from projections.catalog import default_projections

@@ -20,7 +20,7 @@ from psycopg.sql import SQL, Identifier
 from api.runtime import Runtime
 from bench.common import ThrowawayPostgres, fresh_store
 from domain.registry import RegisteredModel
-from domain.registry_service import Registry
+from application.registry import Registry
 from projections.version_changes import REGISTRY_EVENTS, status_changes
 from tests.support.history import save_history
 

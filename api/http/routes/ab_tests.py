@@ -21,7 +21,7 @@ from api.http.schemas import (
     SamplesOut,
     WinnerOut,
 )
-from domain.ab_service import SamplesRecorded
+from application.ab_tests import SamplesRecorded
 from domain.ab_testing import TestConfig, assign, validate_test_id
 from domain.errors import NotFound
 from projections.ab_stats import get_test, list_tests

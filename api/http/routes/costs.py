@@ -25,7 +25,7 @@ from api.http.schemas import (
     TrainingCostOut,
 )
 from domain.errors import NotFound
-from domain.ledger_service import InferencesRecorded
+from application.ledger import InferencesRecorded
 from projections.costs import cost_summary, inference_costs, job_cost, model_costs
 from projections.roi_inputs import roi_report
 from projections.rows import format_ts

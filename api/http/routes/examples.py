@@ -13,7 +13,7 @@ from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, r
 from api.http.errors import ApiProblem
 from api.http.responses import COMMAND, READ, errors, json_body
 from api.http.schemas import ExampleBatchIn, ExamplePage, ExamplesOut, Name, RatedOut, RatingIn
-from domain.dataset_service import ExamplesRecorded
+from application.datasets import ExamplesRecorded
 from projections.examples import ExampleFilter, list_examples
 
 router = APIRouter(prefix="/v1/examples", tags=["examples"], responses=READ)

@@ -23,10 +23,10 @@ from api.http.schemas import (
     VersionPage,
 )
 from api.runtime import Runtime
-from domain.application import Recorded
+from application.base import Recorded
 from domain.errors import NotFound
 from domain.registry import parse_status, validate_model_name
-from domain.registry_service import Deployed
+from application.registry import Deployed
 from domain.values import MAX_COUNT
 from projections import registry as listing
 

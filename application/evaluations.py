@@ -11,7 +11,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from domain import evaluation_metrics as m
-from domain.application import FtApplication, Recorded, validate_actor
+from application.base import FtApplication, Recorded, validate_actor
 from domain.errors import NotFound, RuleViolation
 from domain.evaluations import (
     Evaluation,

@@ -10,7 +10,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from domain.application import FtApplication, Recorded, validate_actor
+from application.base import FtApplication, Recorded, validate_actor
 from domain.datasets import Build, BuildSpec, Dataset
 from domain.errors import InvalidInput, NotFound, RuleViolation
 from domain.examples import ExampleBatch, ExampleRating, parse_examples, rating_stream_id, validate_rating

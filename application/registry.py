@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
 
-from domain.application import FtApplication, Recorded, check_expected_version, validate_actor
+from application.base import FtApplication, Recorded, check_expected_version, validate_actor
 from domain.errors import NotFound
 from domain.registry import (
     RegisteredModel,

@@ -10,7 +10,7 @@ from typing import TypeVar
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from domain.application import FtApplication, Recorded, validate_actor
+from application.base import FtApplication, Recorded, validate_actor
 from domain.errors import NotFound, RuleViolation
 from domain.jobs import CostEstimate, FineTuningJob, JobSpec, job_stream_id, validate_job_id
 from domain.registry import validate_reason

@@ -15,7 +15,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from domain.application import FtApplication, Recorded, validate_actor
+from application.base import FtApplication, Recorded, validate_actor
 from domain.costs import PricedCost, TrainingCost, TrainingJob, price_training, training_job_id
 from domain.errors import RuleViolation
 from domain.inference import BatchRejected, InferenceBatch, RecordError, parse_batch, price_records
