@@ -236,7 +236,7 @@ def run_evaluation(
         url, key, name = found.chat_url, found.key, endpoint
     evaluation_id = evaluation_id or "live-" + re.sub(r"[^A-Za-z0-9._-]", "-", f"{model}-{dataset}-{split}")[:58]
     with opened(database_url, fresh=False) as rt, Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), disable=as_json, console=out,
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), disable=as_json, console=out.rich,
     ) as bar:  # fmt: skip
         task = bar.add_task(f"Evaluating {model}", total=None)
         result = run_live(rt, model=model, endpoint=url, dataset_id=dataset, split=split, api_key=key,

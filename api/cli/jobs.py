@@ -241,7 +241,9 @@ def watch_job(
     with opened(database_url, fresh=False) as rt:
         outcome = rt.job_service.sync(job_id, actor=actor)
         job = job_row(rt, outcome.job.job_id)
-        with Live(_watch_table(job, outcome.pending), console=out, refresh_per_second=4, transient=as_json) as live:
+        with Live(
+            _watch_table(job, outcome.pending), console=out.rich, refresh_per_second=4, transient=as_json
+        ) as live:
             while JobStatus(job["status"]) not in TERMINAL:
                 time.sleep(interval)
                 outcome = rt.job_service.sync(job["job_id"], actor=actor)

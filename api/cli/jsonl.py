@@ -28,7 +28,7 @@ def import_jsonl(
     totals = {"file": str(file), "lines": 0, "accepted": 0, "duplicates": 0, "batches": 0, "position": None}
     with opened(database_url, fresh=False) as rt, file.open("rb") as handle:
         progress = Progress(*Progress.get_default_columns(), TextColumn("{task.fields[done]} " + what + "s"),
-                            console=err, disable=quiet, transient=True)  # fmt: skip
+                            console=err.rich, disable=quiet, transient=True)  # fmt: skip
         with progress:
             task = progress.add_task(f"Importing {file.name}", total=file.stat().st_size, done=0)
             for lines, items in jsonl_batches(handle, batch_size):
