@@ -8,6 +8,7 @@ commit view changes and position together.
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -15,10 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from eventsourcing import persistence
-from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from adapters.store import DEFAULT_POOL_TIMEOUT, StoreConfig
 from projections.database import Database, Dialect, Row
@@ -66,17 +64,23 @@ def is_store_failure(error: BaseException | None) -> bool:
     of range, a duplicate key, a syntax error), which fails every time. The one rule for the HTTP
     answers (503) and the projection engine (retry the batch, never quarantine). eventsourcing wraps
     the driver's errors, so the cause decides where there is one."""
+    # psycopg loads with the first PostgreSQL store (a SQLite run never needs it): a psycopg error
+    # can only exist once it is loaded.
+    psycopg, pool = sys.modules.get("psycopg"), sys.modules.get("psycopg_pool")
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         if isinstance(error, sqlite3.OperationalError):
             return any(word in str(error).lower() for word in _SQLITE_UNAVAILABLE)
-        if isinstance(error, psycopg.errors.ProgramLimitExceeded):  # a row too large: the data's fault
-            return False
-        if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError | psycopg.InternalError | PoolTimeout):
-            return True
-        if isinstance(error, psycopg.Error | sqlite3.Error):  # data, integrity, programming errors
-            return False
+        if psycopg is not None:
+            if isinstance(error, psycopg.errors.ProgramLimitExceeded):  # a row too large: the data's fault
+                return False
+            if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError | psycopg.InternalError) or (
+                pool is not None and isinstance(error, pool.PoolTimeout)
+            ):
+                return True
+        if isinstance(error, sqlite3.Error) or (psycopg is not None and isinstance(error, psycopg.Error)):
+            return False  # data, integrity, programming errors
         if error.__cause__ is None and (isinstance(error, _WRAPPED_FAILURES) or type(error) in _BARE_WRAPPERS):
             return True  # a wrapper whose cause is unknown: the database's, to be safe
         error = error.__cause__
@@ -160,6 +164,9 @@ class PostgresDatabase:
     def __init__(self, conninfo: str, *, max_size: int = 20, timeout: float = DEFAULT_POOL_TIMEOUT) -> None:
         # A bounded wait for a connection, and a connection the server dropped (restart,
         # admin shutdown) checked and replaced before use: an outage answers 503 fast.
+        from psycopg.rows import dict_row
+        from psycopg_pool import ConnectionPool
+
         self.pool = ConnectionPool(
             conninfo,
             min_size=1,

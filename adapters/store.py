@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from psycopg.conninfo import make_conninfo
-
 DEFAULT_DATABASE_URL = "sqlite:///.ft/events.sqlite3"
 #: seconds a PostgreSQL request waits for a pooled connection, or to connect, before it fails (503)
 DEFAULT_POOL_TIMEOUT = 5.0
@@ -94,6 +92,8 @@ class StoreConfig:
         }
 
     def conninfo(self) -> str:
+        from psycopg.conninfo import make_conninfo  # psycopg loads only for a PostgreSQL store
+
         return make_conninfo(
             host=self.host, port=self.port, user=self.user or None, password=self.password or None,
             dbname=self.dbname, connect_timeout=connect_timeout(self.pool_timeout),

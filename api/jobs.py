@@ -35,14 +35,14 @@ from adapters.database import PostgresDatabase
 from adapters.local_jobs import LocalTrainer
 from adapters.openai_jobs import OpenAIFineTuning, ProviderError
 from adapters.paths import inside
+from application.jobs import Jobs
+from application.ledger import CostLedger
+from application.registry import Registry
 from domain.costs import training_job_id
 from domain.errors import DomainError, InvalidInput, NotFound, RuleViolation
-from application.jobs import Jobs
 from domain.jobs import TERMINAL, CostEstimate, FineTuningJob, JobSpec, JobStatus, ProviderJob, TrainingSource
-from application.ledger import CostLedger
 from domain.local_training import LocalTrainingConfig
 from domain.registry import VersionStatus
-from application.registry import Registry
 from domain.shipped_prices import FINE_TUNABLE_SNAPSHOTS
 from domain.training_files import check_training_file, estimate_cost
 from domain.training_time import Calibration, estimate_training_time, hardware

@@ -9,29 +9,24 @@ import zlib
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
-from adapters import tokens
 from adapters.database import PostgresDatabase, open_database, open_event_database
 from adapters.idempotency import IdempotencyStore
-from adapters.local_jobs import LocalTrainer
-from adapters.openai_jobs import OpenAIFineTuning, OpenAISettings
 from adapters.store import StoreConfig, parse_database_url
 from api.gc_pause import paused
-from api.jobs import JobPoller, JobService
-from domain.ab_results import analyze
 from application.ab_tests import ABTesting, SamplesRecorded, TestChanged
 from application.base import Recorded
 from application.datasets import DatasetBuilt, Datasets, ExampleRated, ExamplesRecorded, spec_differences
-from domain.datasets import Build, BuildSpec, build_dataset, export_bytes
-from domain.errors import InvalidInput, NotFound, RuleViolation
 from application.evaluations import EvaluationRecorded, Evaluations
-from domain.evaluations import EvaluationSpec, compare_runs
 from application.jobs import Jobs
 from application.ledger import CostLedger, InferencesRecorded
-from domain.registry import VersionSpec
 from application.registry import Registry, VersionRegistered
+from domain.datasets import Build, BuildSpec, build_dataset, export_bytes
+from domain.errors import InvalidInput, NotFound, RuleViolation
+from domain.evaluations import EvaluationSpec, compare_runs
+from domain.registry import VersionSpec
 from domain.values import decimal_value
 from projections.ab_stats import get_test, stored_sample_ids
 from projections.catalog import default_projections
@@ -43,6 +38,11 @@ from projections.evaluations import get_evaluation
 from projections.evaluations import predictions as evaluation_predictions
 from projections.examples import ExampleFilter, stored_example_ids
 from projections.registry import get_version
+
+if TYPE_CHECKING:  # the job service, its providers and the token counter load when first used (ft-cli start-up)
+    from adapters.local_jobs import LocalTrainer
+    from adapters.openai_jobs import OpenAISettings
+    from api.jobs import JobPoller, JobService
 
 #: serialises `db init` across processes on PostgreSQL
 SCHEMA_LOCK_KEY = zlib.crc32(b"ft-lifecycle:schema")
@@ -226,6 +226,8 @@ class Runtime:
                       **settings: Any) -> DatasetBuilt:  # fmt: skip
         """Builds a dataset from every collected example up to the log's head that the filters keep.
         `reuse_identical`: a dataset with this id and these very settings is returned as it was built."""
+        from adapters import tokens
+
         spec = BuildSpec.validate(**settings)
         encoding = tokens.get_encoding(tokens.encoding_name_for(spec.target_model))
         self.engine.reach(self.engine.log.head())  # every example collected so far is in the projection
@@ -299,6 +301,8 @@ class Runtime:
 
     def ab_test(self, test_id: str) -> dict[str, Any]:
         """A test's settings and status with its live statistics, or its frozen result once concluded."""
+        from domain.ab_results import analyze  # scipy: loaded by the commands that compute
+
         found = get_test(self.db, test_id)
         if found is None:
             raise NotFound(f"A/B test {test_id!r} does not exist (or the projections have not caught up yet).")
@@ -316,6 +320,8 @@ class Runtime:
 
     def conclude_ab_test(self, test_id: str, *, actor: str, reason: str | None = None) -> TestChanged:
         """Freezes the result: the statistics of every sample up to the log's head, computed once."""
+        from domain.ab_results import analyze
+
         self.ab.load(test_id).check_concludable()  # a clear 409 before any work
         position = self.engine.log.head()
         self.engine.reach(position)
@@ -367,6 +373,9 @@ class Runtime:
     @property
     def job_service(self) -> JobService:
         if self._job_service is None:
+            from adapters.openai_jobs import OpenAIFineTuning, OpenAISettings
+            from api.jobs import JobService
+
             settings = self.openai_settings or OpenAISettings.from_env()
             self._job_service = JobService(
                 jobs=self.jobs, registry=self.registry, ledger=self.ledger, db=self.db, export=self._export_split,
@@ -381,6 +390,8 @@ class Runtime:
 
     def start_polling_jobs(self, interval: float) -> None:
         if self._poller is None:
+            from api.jobs import JobPoller
+
             self._poller = JobPoller(self.job_service, self.db, interval=interval)
             self._poller.start()
 

@@ -10,8 +10,8 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from domain.ab_testing import ABTest, SampleBatch, TestConfig, ab_test_id, parse_samples, validate_test_id
 from application.base import FtApplication, Recorded, validate_actor
+from domain.ab_testing import ABTest, SampleBatch, TestConfig, ab_test_id, parse_samples, validate_test_id
 from domain.errors import NotFound, RuleViolation
 from domain.inference import BatchRejected
 from domain.registry import validate_reason

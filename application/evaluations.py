@@ -10,8 +10,8 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
-from domain import evaluation_metrics as m
 from application.base import FtApplication, Recorded, validate_actor
+from domain import evaluation_metrics as m
 from domain.errors import NotFound, RuleViolation
 from domain.evaluations import (
     Evaluation,

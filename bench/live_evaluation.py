@@ -16,9 +16,9 @@ from typing import Any
 
 import openai
 
-from sandbox.server import SandboxServer
 from api.evaluation_runs import run_live
 from api.runtime import Runtime
+from sandbox.server import SandboxServer
 
 N = 200
 MODEL_DELAY = 0.02

@@ -18,9 +18,9 @@ from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
 from api.runtime import Runtime
+from application.registry import Registry
 from bench.common import ThrowawayPostgres, fresh_store
 from domain.registry import RegisteredModel
-from application.registry import Registry
 from projections.version_changes import REGISTRY_EVENTS, status_changes
 from tests.support.history import save_history
 

@@ -23,6 +23,7 @@ from bench import (
     local_training,
     projection_rebuild,
     registry_vs_mlflow,
+    startup,
     status_latency,
 )
 from bench.common import ThrowawayPostgres
@@ -111,6 +112,7 @@ def render(r: dict[str, Any]) -> str:
                 "< 10 ms",
             ))  # fmt: skip
     rows += default_serve_rows(r)
+    rows += startup.rows(r)
     ab = r.get("ab")
     if ab:
         for kind in ("sqlite", "postgresql"):
@@ -240,6 +242,8 @@ def main() -> None:
             results["local"] = local_training.run(t)
             print("live evaluation ...", flush=True)
             results["live"] = live_evaluation.run(t)
+            print("start-up ...", flush=True)
+            results["startup"] = startup.run(t)
     finally:
         pg.stop()
     out = ROOT / "bench" / "results"
@@ -260,9 +264,14 @@ def _default_serve_alone(tmp: Path) -> dict[str, Any]:
 
 
 #: benchmarks that can be run alone (their ratios are measured within their own run)
-PARTIAL = {"local": local_training.run, "live": live_evaluation.run, "default_serve": _default_serve_alone}
+PARTIAL = {
+    "local": local_training.run,
+    "live": live_evaluation.run,
+    "default_serve": _default_serve_alone,
+    "startup": startup.run,
+}
 #: the README rows each partial benchmark renders, for a machine without an earlier full run
-PARTIAL_ROWS = {"default_serve": default_serve_rows}
+PARTIAL_ROWS = {"default_serve": default_serve_rows, "startup": startup.rows}
 
 
 def only(args: argparse.Namespace) -> None:

@@ -15,10 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from scipy import stats
-
 from domain.errors import InvalidInput
-from domain.statistics import wilson_interval
+from domain.statistics import stats, wilson_interval
 
 MODES = ("exact", "substring", "classification", "bleu", "rouge")
 _PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")

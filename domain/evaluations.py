@@ -17,13 +17,12 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
-from scipy import stats
 
 from domain import evaluation_metrics as m
 from domain.errors import InvalidInput
 from domain.inference import RecordError
 from domain.registry import FT_NAMESPACE
-from domain.statistics import clipped
+from domain.statistics import clipped, stats
 from domain.values import (
     MAX_LATENCY_MS,
     as_value_error,

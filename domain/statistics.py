@@ -8,13 +8,32 @@ the functions return None and say why, never NaN.
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from scipy import stats
-from scipy.optimize import brentq
 
-Z95 = float(stats.norm.ppf(0.975))
+class _OnFirstUse:
+    """A module imported when one of its names is first read: scipy.stats takes over a second to
+    import, and reading a projection or starting ft-cli never needs it."""
+
+    def __init__(self, module: str) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(importlib.import_module(self._module), name)
+        setattr(self, name, value)  # later reads skip __getattr__
+        return value
+
+
+stats: Any = _OnFirstUse("scipy.stats")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Z95":  # computed on first use, as scipy gives it
+        return float(stats.norm.ppf(0.975))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ------------------------------------------------------------------ moments
@@ -196,6 +215,8 @@ def minimum_detectable_effect(
     high = math.pi  # the largest possible h
     if _power_for_h(high, n_a, n_b, alpha) < power:
         return None
+    from scipy.optimize import brentq
+
     h = brentq(lambda x: _power_for_h(x, n_a, n_b, alpha) - power, 1e-12, high, xtol=1e-15, rtol=1e-15)
     base = success_a / n_a
     lifted = math.asin(math.sqrt(base)) + h / 2

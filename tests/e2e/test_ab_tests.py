@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.app import app
 from api.runtime import Runtime
 from tests.e2e.conftest import register
 from tests.support.views import dump_views

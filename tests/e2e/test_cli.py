@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.app import app
 from api.runtime import Runtime
 from tests.support.positions import pos
 from tests.support.server import process_until_ready

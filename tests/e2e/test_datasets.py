@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from adapters import tokens
-from api.cli import app
+from api.cli.app import app
 from api.http.app import create_app
 from api.runtime import Runtime
 from api.settings import Settings

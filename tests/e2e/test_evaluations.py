@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from statsmodels.stats.contingency_tables import mcnemar
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.app import app
 from api.runtime import Runtime
 
 runner = CliRunner()

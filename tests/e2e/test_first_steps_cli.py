@@ -131,7 +131,7 @@ def test_a_job_the_provider_accepts_still_says_how_to_follow_it(
 ) -> None:
     file = chat_file(tmp_path / "train.jsonl", 12)
     created = ft(runtime, "create-openai-job", "gpt-4o-mini-2024-07-18", str(file), "--yes", env=at_sandbox(sandbox))
-    assert "Follow it with `ft-cli watch-job job-" in created.stdout
+    assert "Follow it with `ft-cli jobs watch job-" in created.stdout
 
 
 # --------------------------------------------------- a registered cost in the ledger (defect 11)
@@ -253,7 +253,7 @@ def test_concluding_a_concluded_test_says_when_and_by_whom_and_the_status_shows_
     again = ft(runtime, "conclude-ab-test", "t1", "--actor", "bob", ok=False)
     assert again.stderr.startswith("error: A/B test 't1' is concluded already on ") and again.stderr.count("\n") == 1
     assert "UTC by alice: cannot conclude it again (its result is final). See its frozen result with " \
-           "`ft-cli ab-test-status t1`." in again.stderr
+           "`ft-cli ab status t1`." in again.stderr
     assert runtime.engine.log.head() == head
     status = ft_json(runtime, "ab-test-status", "t1")
     assert status["status"] == "concluded" and status["statistics"] == concluded["statistics"]
@@ -289,7 +289,7 @@ def test_create_ollama_script_refuses_an_alpaca_file_naming_the_format_it_reads(
     refused = ft(collected, "create-ollama-script", "unsloth/Llama-3.2-1B-Instruct-bnb-4bit", alpaca, "support-bot",
                  "--output", str(tmp_path / "script"), ok=False)  # fmt: skip
     assert refused.stderr.count("\n") == 1 and "is a JSON array (Alpaca's format?), not chat rows" in refused.stderr
-    assert "`ft-cli export-dataset ID --format openai`" in refused.stderr and not (tmp_path / "script").exists()
+    assert "`ft-cli datasets export ID --format openai`" in refused.stderr and not (tmp_path / "script").exists()
     chat = ft_json(collected, "export-dataset", "support-v1", "--split", "train", "--output", str(tmp_path))
     written = ft_json(collected, "create-ollama-script", "unsloth/Llama-3.2-1B-Instruct-bnb-4bit",
                       chat["files"]["train"], "support-bot", "--output", str(tmp_path / "script"))  # fmt: skip
@@ -301,7 +301,7 @@ def test_create_local_job_without_the_training_packages_says_what_to_install_and
 ) -> None:
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from api.cli.app import app
 
     ft(collected, "prepare-dataset", "--name", "support-v1", "--output", str(tmp_path))
     head = collected.engine.log.head()
@@ -323,7 +323,7 @@ def test_list_jobs_says_unfinished_statuses_are_as_last_recorded_and_sync_refres
     wide = at_sandbox(sandbox) | {"COLUMNS": "200"}  # the whole table on one screen
     stale = ft(runtime, "list-jobs", env=wide).stdout
     assert "validating_files" in stale and "as of" in stale
-    assert "1 unfinished job(s) show their state as last recorded" in stale and "ft-cli list-jobs --sync" in stale
+    assert "1 unfinished job(s) show their state as last recorded" in stale and "ft-cli jobs list --sync" in stale
     (synced,) = ft_json(runtime, "list-jobs", "--sync", env=at_sandbox(sandbox))
     assert (synced["job_id"], synced["status"]) == (job["job_id"], "succeeded")
     assert "unfinished" not in ft(runtime, "list-jobs", env=wide).stdout

@@ -15,10 +15,10 @@ import httpx2
 import pytest
 from typer.testing import CliRunner
 
+from api.cli.app import app
+from api.runtime import Runtime
 from sandbox.openai_finetuning import Timing
 from sandbox.server import SandboxServer
-from api.cli import app
-from api.runtime import Runtime
 from tests.support.openai_sandbox import SECRET_KEY, Sandbox, chat_file, running_sandbox
 from tests.support.server import running_server
 

@@ -18,10 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.local_jobs import LocalTrainer
-from sandbox.server import OllamaServer
 from api.http.app import create_app
 from api.runtime import Runtime
 from api.settings import Settings
+from sandbox.server import OllamaServer
 from tests.support.tiny_model import build_tiny_llama
 
 ALICE = {"X-Actor": "alice"}
@@ -248,7 +248,7 @@ def test_the_job_commands_of_the_cli_work_for_local_jobs(
 
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from api.cli.app import app
 
     _, rt = local
     runner = CliRunner()
@@ -274,7 +274,7 @@ def test_create_ollama_script_writes_a_runnable_script_its_config_and_a_modelfil
     from typer.testing import CliRunner
 
     from adapters.ollama import Export
-    from api.cli import app
+    from api.cli.app import app
     from domain.errors import NotFound
 
     data = tmp_path / "train.jsonl"
@@ -300,9 +300,9 @@ def test_ollama_models_are_listed_and_deleted_through_the_cli(tmp_path: Path) ->
 
     from typer.testing import CliRunner
 
+    from api.cli.app import app
     from sandbox.ollama_server import OllamaState
     from sandbox.server import OllamaServer
-    from api.cli import app
 
     state = OllamaState()
     state.models["support-bot:v1"] = {"base": False, "family": "llama", "size": 42, "modified_at": None}

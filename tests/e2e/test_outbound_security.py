@@ -265,7 +265,7 @@ def test_the_cli_takes_a_configured_endpoint_name_and_sends_that_endpoint_its_ow
 ) -> None:
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from api.cli.app import app
 
     a, b, _ = endpoints
     with_dataset(runtime)
@@ -311,7 +311,7 @@ def test_the_cli_publishes_only_to_an_ollama_endpoint_when_given_a_name(
 ) -> None:
     from typer.testing import CliRunner
 
-    from api.cli import app
+    from api.cli.app import app
 
     a, _, _ = endpoints
     env = {"FT_ENDPOINTS": json.dumps({"team-a": {"base_url": a.url, "api_key": "sk-team-a-0001"}})}

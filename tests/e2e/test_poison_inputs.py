@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.app import app
 from api.runtime import Runtime
 from domain.ab_testing import MAX_WEIGHT
 from domain.pricing import MAX_RATE

@@ -8,7 +8,7 @@ from decimal import Decimal
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.app import app
 from api.runtime import Runtime
 
 SEED = {"training_cost": "40", "base_cost_per_call": "0.002", "ft_cost_per_call": "0.002",

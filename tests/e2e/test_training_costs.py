@@ -7,7 +7,7 @@ from decimal import Decimal
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api.cli import app
+from api.cli.app import app
 from api.runtime import Runtime
 from tests.support.views import dump_views
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from api.cli import day_count, money
+from api.cli.common import day_count, money
 from domain.evaluations import paired_difference, paired_mean_difference
 from domain.statistics import difference_interval, wilson_interval
 

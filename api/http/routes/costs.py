@@ -24,8 +24,8 @@ from api.http.schemas import (
     TrainingCostIn,
     TrainingCostOut,
 )
-from domain.errors import NotFound
 from application.ledger import InferencesRecorded
+from domain.errors import NotFound
 from projections.costs import cost_summary, inference_costs, job_cost, model_costs
 from projections.roi_inputs import roi_report
 from projections.rows import format_ts

@@ -24,9 +24,9 @@ from api.http.schemas import (
 )
 from api.runtime import Runtime
 from application.base import Recorded
+from application.registry import Deployed
 from domain.errors import NotFound
 from domain.registry import parse_status, validate_model_name
-from application.registry import Deployed
 from domain.values import MAX_COUNT
 from projections import registry as listing
 

@@ -1,4 +1,5 @@
-"""ft-cli commands for evaluations (registered on api.cli's app)."""
+"""`ft-cli evals …`: offline evaluations from a file (the seed's evaluate-model), live runs against an
+endpoint, comparisons with McNemar's test, and attaching an evaluation's accuracy to a version."""
 
 from __future__ import annotations
 
@@ -8,10 +9,23 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli import DEFAULT_ACTOR, ActorOpt, DbOpt, JsonOpt, ReasonOpt, _table, command, money, opened, out, print_json
+from api.cli.common import (
+    DEFAULT_ACTOR,
+    ActorOpt,
+    Commands,
+    DbOpt,
+    JsonOpt,
+    ReasonOpt,
+    money,
+    opened,
+    out,
+    percent,
+    print_json,
+    table,
+)
 from domain.errors import InvalidInput
-from domain.inference import BatchRejected
-from projections.evaluations import list_evaluations
+
+commands = Commands()
 
 
 def _read_test_file(path: Path) -> tuple[list[Any], list[int]]:
@@ -32,19 +46,20 @@ def _read_test_file(path: Path) -> tuple[list[Any], list[int]]:
     return rows, lines
 
 
-def _percent(x: float | None) -> str:
-    return "" if x is None else f"{x:.1%}"
-
-
-@command(name="evaluate-model")
+@commands.command("evaluate")
 def evaluate_model(
     name: Annotated[str, typer.Argument(help="The model the predictions come from")],
     model_type: Annotated[str, typer.Argument(metavar="TYPE", help="base or fine_tuned")],
-    test_file: Annotated[Path, typer.Argument(help="JSONL: prediction, reference, and optional latency_ms, cost, "
-                                              "label", exists=True, dir_okay=False)],  # fmt: skip
+    test_file: Annotated[
+        Path,
+        typer.Argument(
+            help="JSONL: prediction, reference, and optional latency_ms, cost, label", exists=True, dir_okay=False
+        ),
+    ],  # fmt: skip
     cost: Annotated[float | None, typer.Option(help="Cost per inference where a line gives none")] = None,
-    mode: Annotated[list[str] | None, typer.Option(help="exact, substring, classification, bleu or rouge "
-                                                   "(repeat for several)")] = None,  # fmt: skip
+    mode: Annotated[
+        list[str] | None, typer.Option(help="exact, substring, classification, bleu or rouge (repeat for several)")
+    ] = None,  # fmt: skip
     ignore_case: Annotated[bool, typer.Option(help="Matching ignores case")] = False,
     ignore_whitespace: Annotated[bool, typer.Option(help="Matching ignores extra whitespace")] = False,
     ignore_punctuation: Annotated[bool, typer.Option(help="Matching ignores punctuation")] = False,
@@ -55,6 +70,8 @@ def evaluate_model(
     database_url: DbOpt = None,
 ) -> None:
     """Score predictions from a file (the seed's offline evaluation) and record them with their metrics."""
+    from domain.inference import BatchRejected
+
     rows, lines = _read_test_file(test_file)
     norm = {"case": ignore_case, "whitespace": ignore_whitespace, "punctuation": ignore_punctuation}
     with opened(database_url, fresh=False) as rt:
@@ -74,8 +91,8 @@ def evaluate_model(
     headline = next((metrics[k] for k in ("exact", "substring", "classification") if k in metrics), None)
     parts = [f"{done.spec.evaluation_id}: {metrics['n']} predictions"]
     if headline:
-        parts.append(f"accuracy {_percent(headline['accuracy'])} (95% CI {_percent(headline['ci_low'])} to "
-                     f"{_percent(headline['ci_high'])})")  # fmt: skip
+        parts.append(f"accuracy {percent(headline['accuracy'])} (95% CI {percent(headline['ci_low'])} to "
+                     f"{percent(headline['ci_high'])})")  # fmt: skip
     for key, label in (("bleu", "BLEU"), ("rouge_l", "ROUGE-L")):
         if key in metrics:
             parts.append(f"{label} {metrics[key]:.3f}" if key == "rouge_l" else f"{label} {metrics[key]:.1f}")
@@ -86,7 +103,7 @@ def evaluate_model(
     out.print("; ".join(parts) + ".")
 
 
-@command(name="compare-models")
+@commands.command("compare")
 def compare_models(
     base: Annotated[str, typer.Argument(help="The base model's evaluation id")],
     candidate: Annotated[str, typer.Argument(help="The fine-tuned model's evaluation id")],
@@ -104,18 +121,19 @@ def compare_models(
     rows = []
     if result.get("accuracy"):
         a = result["accuracy"]
-        rows.append(["accuracy", _percent(a["base"]), _percent(a["candidate"]),
+        rows.append(["accuracy", percent(a["base"]), percent(a["candidate"]),
                      f"{a['difference']:+.1%} (95% CI {a['ci_low']:+.1%} to {a['ci_high']:+.1%})"])  # fmt: skip
     if "latency" in result:
         lat = result["latency"]["mean_ms"]
-        rows.append(["latency (mean)", f"{lat['base']:.0f} ms", f"{lat['candidate']:.0f} ms",
-                     f"{lat['delta']:+.0f} ms"])
+        rows.append(
+            ["latency (mean)", f"{lat['base']:.0f} ms", f"{lat['candidate']:.0f} ms", f"{lat['delta']:+.0f} ms"]
+        )
     if "cost_per_inference" in result:
         c = result["cost_per_inference"]
         delta = money(c["delta"])
         rows.append(["cost per inference", money(c["base"]), money(c["candidate"]),
                      delta if delta.startswith("-") else "+" + delta])  # fmt: skip
-    _table(f"{result['base_model']} vs {result['candidate_model']} ({result['n']} examples)",
+    table(f"{result['base_model']} vs {result['candidate_model']} ({result['n']} examples)",
            ["metric", "base", "fine-tuned", "change"], rows)  # fmt: skip
     if result.get("mcnemar"):
         mc = result["mcnemar"]
@@ -124,14 +142,19 @@ def compare_models(
                   f"only the fine-tune got right, {mc['only_base']} only the base).")  # fmt: skip
     if "roi" in result:
         r = result["roi"]
-        out.print(f"ROI over {r['calls']:,} calls: net benefit {money(r['net_benefit'])}"
-                  + (f", {r['roi_percent']:,.0f}%" if r["roi_percent"] is not None else "") + ".")
+        out.print(
+            f"ROI over {r['calls']:,} calls: net benefit {money(r['net_benefit'])}"
+            + (f", {r['roi_percent']:,.0f}%" if r["roi_percent"] is not None else "")
+            + "."
+        )
 
 
-@command(name="list-evaluations")
+@commands.command("list")
 def list_evaluations_command(model: Annotated[str | None, typer.Option()] = None, as_json: JsonOpt = False,
                              database_url: DbOpt = None) -> None:  # fmt: skip
     """Every evaluation with its headline metrics."""
+    from projections.evaluations import list_evaluations
+
     with opened(database_url) as rt:
         items = list_evaluations(rt.db, model=model, limit=100_000)
     if as_json:
@@ -141,11 +164,11 @@ def list_evaluations_command(model: Annotated[str | None, typer.Option()] = None
         metrics = e["metrics"] or {}
         headline = next((metrics[k] for k in ("exact", "substring", "classification") if k in metrics), None)
         rows.append([e["evaluation_id"], e["model"], e["model_type"], ",".join(e["modes"] or []), metrics.get("n"),
-                     _percent(headline["accuracy"]) if headline else ""])  # fmt: skip
-    _table("Evaluations", ["evaluation", "model", "type", "modes", "n", "accuracy"], rows)
+                     percent(headline["accuracy"]) if headline else ""])  # fmt: skip
+    table("Evaluations", ["evaluation", "model", "type", "modes", "n", "accuracy"], rows)
 
 
-@command(name="attach-evaluation")
+@commands.command("attach")
 def attach_evaluation(
     evaluation_id: Annotated[str, typer.Argument(help="The evaluation whose accuracy to attach")],
     model: Annotated[str, typer.Argument(help="The registry model")],
@@ -162,24 +185,35 @@ def attach_evaluation(
               "position": recorded.position}  # fmt: skip
     if as_json:
         return print_json(result)
-    out.print(f"{model} version {version}: accuracy {_percent(accuracy)} from evaluation {evaluation_id}.")
+    out.print(f"{model} version {version}: accuracy {percent(accuracy)} from evaluation {evaluation_id}.")
 
 
-@command(name="run-evaluation")
+@commands.command("run")
 def run_evaluation(
     model: Annotated[str, typer.Argument(help="The model name the endpoint serves")],
-    endpoint: Annotated[str, typer.Option(help="An OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1, or "
-                                          "the name of a configured endpoint (FT_ENDPOINTS, openai, ollama)")],
+    endpoint: Annotated[
+        str,
+        typer.Option(
+            help="An OpenAI-compatible base URL, e.g. http://127.0.0.1:11434/v1, or "
+            "the name of a configured endpoint (FT_ENDPOINTS, openai, ollama)"
+        ),
+    ],
     dataset: Annotated[str, typer.Option("--dataset", help="The dataset build whose split to send")],
     split: Annotated[str, typer.Option(help="train, test or all")] = "test",
     concurrency: Annotated[int, typer.Option(help="Requests at a time")] = 4,
-    evaluation_id: Annotated[str | None, typer.Option(help="Default: live- and the model and dataset; rerun with "
-                                                      "the same id to resume")] = None,  # fmt: skip
+    evaluation_id: Annotated[
+        str | None, typer.Option(help="Default: live- and the model and dataset; rerun with the same id to resume")
+    ] = None,  # fmt: skip
     model_type: Annotated[str, typer.Option(help="base or fine_tuned")] = "fine_tuned",
     mode: Annotated[list[str] | None, typer.Option(help="exact, substring, classification, bleu or rouge")] = None,
-    api_key_env: Annotated[str | None, typer.Option(help="The environment variable that holds a URL endpoint's key, "
-                                                    "e.g. OPENAI_API_KEY (default: none is sent; a named endpoint "
-                                                    "has its own)")] = None,  # fmt: skip
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="The environment variable that holds a URL endpoint's key, "
+            "e.g. OPENAI_API_KEY (default: none is sent; a named endpoint "
+            "has its own)"
+        ),
+    ] = None,  # fmt: skip
     actor: ActorOpt = DEFAULT_ACTOR,
     as_json: JsonOpt = False,
     database_url: DbOpt = None,
@@ -202,7 +236,7 @@ def run_evaluation(
         url, key, name = found.chat_url, found.key, endpoint
     evaluation_id = evaluation_id or "live-" + re.sub(r"[^A-Za-z0-9._-]", "-", f"{model}-{dataset}-{split}")[:58]
     with opened(database_url, fresh=False) as rt, Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), disable=as_json, console=out,
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), disable=as_json, console=out.rich,
     ) as bar:  # fmt: skip
         task = bar.add_task(f"Evaluating {model}", total=None)
         result = run_live(rt, model=model, endpoint=url, dataset_id=dataset, split=split, api_key=key,
@@ -213,5 +247,8 @@ def run_evaluation(
         return print_json(vars(result))
     headline = next((result.metrics[k] for k in ("exact", "substring", "classification")
                      if result.metrics and k in result.metrics), None)  # fmt: skip
-    out.print(f"{evaluation_id}: {result.total} predictions ({result.predicted_before} from an earlier run)"
-              + (f"; accuracy {_percent(headline['accuracy'])}" if headline else "") + ".")
+    out.print(
+        f"{evaluation_id}: {result.total} predictions ({result.predicted_before} from an earlier run)"
+        + (f"; accuracy {percent(headline['accuracy'])}" if headline else "")
+        + "."
+    )

@@ -1,0 +1,142 @@
+"""`ft-cli ab …`: A/B tests: create one, record samples, the live statistics, conclude, list."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from api.cli.common import (
+    DEFAULT_ACTOR,
+    ActorOpt,
+    Commands,
+    DbOpt,
+    JsonOpt,
+    ReasonOpt,
+    fail,
+    money,
+    opened,
+    out,
+    print_json,
+    table,
+)
+from api.cli.jsonl import import_jsonl
+from domain.errors import RuleViolation
+from domain.inference import MAX_BATCH
+
+if TYPE_CHECKING:
+    from api.runtime import Runtime
+
+commands = Commands()
+
+
+@commands.command("create")
+def setup_ab_test(
+    test_id: str,
+    model_a: Annotated[str, typer.Argument(help="The control")],
+    model_b: Annotated[str, typer.Argument(help="The variant (NAME@VERSION for a registry version)")],
+    split: Annotated[float | None, typer.Option(help="Share of units sent to model_b (0.5)")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Significance level (0.05)")] = None,
+    min_samples: Annotated[int | None, typer.Option(help="Per arm before any verdict (30; 100+ advised)")] = None,
+    match_mode: Annotated[str | None, typer.Option(help="exact or substring")] = None,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Create an A/B test of two models."""
+    with opened(database_url, fresh=False) as rt:
+        r = rt.create_ab_test(actor=actor, reason=reason, test_id=test_id, model_a=model_a, model_b=model_b,
+                              split=split, alpha=alpha, min_samples=min_samples, match_mode=match_mode)  # fmt: skip
+        rt.engine.reach(r.recorded.position)
+        found = rt.ab_test(test_id)
+    c = found["config"]
+    if as_json:
+        return print_json({"test_id": test_id, "model_a": c.model_a, "model_b": c.model_b, "split": c.split,
+                           "alpha": c.alpha, "min_samples": c.min_samples, "status": found["status"]})  # fmt: skip
+    out.print(f"A/B test {test_id}: {c.model_a} (a) against {c.model_b} (b), {c.split:.0%} of units to b.")
+
+
+@commands.command("record-samples")
+def record_samples(
+    test_id: str,
+    file: Annotated[Path, typer.Argument(help="JSONL: one sample per line", exists=True, dir_okay=False)],
+    batch_size: Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Samples per appended batch")] = MAX_BATCH,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Record A/B samples from a JSONL file, in batches, with a progress bar (re-running is safe)."""
+    totals = import_jsonl(file, batch_size, as_json, database_url,
+                           lambda rt, batch: rt.record_samples(test_id, batch, actor=actor), what="sample")  # fmt: skip
+    if as_json:
+        return print_json(totals)
+    skipped = f"; {totals['duplicates']:,} already recorded" if totals["duplicates"] else ""
+    out.print(f"Recorded {totals['accepted']:,} samples for {test_id} in {totals['batches']} batches{skipped}.")
+
+
+def _print_ab(found: dict[str, Any], deploy: str | None = None) -> None:
+    s = found["statistics"]
+    rows = []
+    for arm in ("a", "b"):
+        a = s["arms"][arm]
+        ci = a["accuracy_ci95"]
+        rows.append([
+            arm, a["model"], f"{a['n']:,}", "" if a["accuracy"] is None else f"{a['accuracy']:.4f}",
+            "" if ci is None else f"[{ci[0]:.4f}, {ci[1]:.4f}]",
+            "" if a["latency_mean_ms"] is None else f"{a['latency_mean_ms']:.1f}",
+            money(a["cost_mean"]), money(a["cost_total"]),
+        ])  # fmt: skip
+    table(f"A/B test {found['config'].test_id} ({found['status']})",
+           ["arm", "model", "n", "accuracy", "95% CI", "latency ms", "cost/call", "cost total"], rows)  # fmt: skip
+    out.print(f"Verdict: {s['verdict']}" + (f"; deploy it with `{deploy}`." if deploy else "."))
+
+
+def _show_ab(rt: Runtime, test_id: str, as_json: bool) -> None:
+    found = rt.ab_test(test_id)
+    deploy = rt.deploy_command(found["statistics"]["winner_model"])
+    if as_json:
+        return print_json({"test_id": test_id, "status": found["status"], "statistics": found["statistics"],
+                           "deploy_command": deploy})  # fmt: skip
+    _print_ab(found, deploy)
+
+
+@commands.command("status")
+def ab_test_status(test_id: str, as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
+    """Per-arm statistics and the verdict (live, or frozen once concluded)."""
+    with opened(database_url) as rt:
+        _show_ab(rt, test_id, as_json)
+
+
+@commands.command("conclude")
+def conclude_ab_test(
+    test_id: str, reason: ReasonOpt = None, actor: ActorOpt = DEFAULT_ACTOR, as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:  # fmt: skip
+    """Freeze the result over every sample recorded so far."""
+    with opened(database_url, fresh=False) as rt:
+        try:
+            r = rt.conclude_ab_test(test_id, actor=actor, reason=reason)
+        except RuleViolation as e:
+            if rt.ab.load(test_id).status == "running":
+                raise
+            raise fail(f"{e.detail} See its frozen result with `ft-cli ab status {test_id}`.") from None
+        rt.engine.reach(r.recorded.position)
+        _show_ab(rt, test_id, as_json)
+
+
+@commands.command("list")
+def list_ab_tests(as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
+    """Every A/B test with its status."""
+    from projections.ab_stats import list_tests
+
+    with opened(database_url) as rt:
+        tests = list_tests(rt.db, limit=100_000)
+    rows = [{"test_id": t["config"].test_id, "model_a": t["config"].model_a, "model_b": t["config"].model_b,
+             "status": t["status"], "created_at": t["created_at"],
+             "verdict": (t["result"] or {}).get("verdict")} for t in tests]  # fmt: skip
+    if as_json:
+        return print_json(rows)
+    columns = ["test_id", "model_a", "model_b", "status", "created_at", "verdict"]
+    table("A/B tests", columns, [[r[c] for c in columns] for r in rows])
