@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, status
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
 from api.http.ingestion import ingest
 from api.http.responses import COMMAND, READ, errors, json_body
-from api.http.schemas import (
+from api.http.schemas.ab_tests import (
     ABTestIn,
     ABTestOut,
     ABTestPage,

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query
 
 from api.http.deps import ReaderDep, decode_cursor, encode_cursor, read
 from api.http.responses import READ
-from api.http.schemas import AuditPage, Name
+from api.http.schemas.audit import AuditPage
+from api.http.schemas.common import Name
 from domain.errors import InvalidInput
 from domain.values import stored_time
 from projections.audit import AuditFilter, audited_event_types, query_audit

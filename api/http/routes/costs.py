@@ -10,13 +10,13 @@ from fastapi import APIRouter, Path, Query, Request, status
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
 from api.http.ingestion import ingest
 from api.http.responses import COMMAND, READ, errors, json_body
-from api.http.schemas import (
+from api.http.schemas.common import Name
+from api.http.schemas.costs import (
     CostSummaryOut,
     InferenceBatchIn,
     InferenceCostsOut,
     InferencesOut,
     ModelCostsOut,
-    Name,
     RoiIn,
     RoiOut,
     TrainingCostIn,

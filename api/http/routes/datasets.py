@@ -8,7 +8,8 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
 from api.http.responses import COMMAND, READ, errors
-from api.http.schemas import DatasetDetailOut, DatasetIn, DatasetPage, Name
+from api.http.schemas.common import Name
+from api.http.schemas.datasets import DatasetDetailOut, DatasetIn, DatasetPage
 from domain.values import stored_time
 from projections.datasets import list_datasets
 

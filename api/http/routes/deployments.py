@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.http.deps import ReaderDep, decode_cursor, encode_cursor, read
 from api.http.responses import READ, errors
-from api.http.schemas import DeploymentOut, DeploymentPage
+from api.http.schemas.deployments import DeploymentOut, DeploymentPage
 from domain.errors import NotFound
 from domain.values import stored_time, validate_model_name
 from projections.deployments import current_status, status_as_of

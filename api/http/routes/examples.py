@@ -10,7 +10,8 @@ from fastapi import APIRouter, Path, Query, Request
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
 from api.http.ingestion import ingest
 from api.http.responses import COMMAND, READ, errors, json_body
-from api.http.schemas import ExampleBatchIn, ExamplePage, ExamplesOut, Name, RatedOut, RatingIn
+from api.http.schemas.common import Name
+from api.http.schemas.examples import ExampleBatchIn, ExamplePage, ExamplesOut, RatedOut, RatingIn
 from domain.values import stored_time
 from projections.examples import ExampleFilter, list_examples
 

@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.http.deps import CommandDep, ReaderDep, read
 from api.http.responses import COMMAND, READ, errors
-from api.http.schemas import Name, PriceIn, PriceOut, PriceSetOut
+from api.http.schemas.common import Name
+from api.http.schemas.prices import PriceIn, PriceOut, PriceSetOut
 from domain.errors import NotFound
 from domain.pricing import Price
 
