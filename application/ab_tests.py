@@ -11,10 +11,10 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from application.base import FtApplication, Recorded, validate_actor
-from domain.ab_testing import ABTest, SampleBatch, TestConfig, ab_test_id, parse_samples, validate_test_id
+from domain.ab_testing import ABTest, SampleBatch, TestConfig, ab_test_id, parse_sample, validate_test_id
+from domain.batches import BatchRejected, parse_batch
 from domain.errors import NotFound, RuleViolation
-from domain.inference import BatchRejected
-from domain.registry import validate_reason
+from domain.values import validate_reason
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,8 @@ class ABTesting(FtApplication):
         actor = validate_actor(actor)
         test = self.load(test_id)  # one small aggregate per batch, never the samples
         test.check_accepts_samples()
-        samples, errors = parse_samples(raw, test.config, now or datetime.now(UTC))
+        config, now = test.config, now or datetime.now(UTC)
+        samples, errors = parse_batch(raw, lambda sample: parse_sample(sample, config, now), "sample_id", what="sample")
         if errors:
             raise BatchRejected(errors, what="sample")
         already = stored(test_id, [s["sample_id"] for _, s in samples])

@@ -11,12 +11,11 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from application.base import FtApplication, Recorded, validate_actor
+from domain.batches import BatchRejected, parse_batch
 from domain.datasets import Build, BuildSpec, Dataset
 from domain.errors import InvalidInput, NotFound, RuleViolation
-from domain.examples import ExampleBatch, ExampleRating, parse_examples, rating_stream_id, validate_rating
-from domain.inference import BatchRejected
-from domain.registry import validate_reason
-from domain.values import name_text
+from domain.examples import ExampleBatch, ExampleRating, parse_example, rating_stream_id, validate_rating
+from domain.values import name_text, validate_reason
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,11 @@ class Datasets(FtApplication):
     ) -> ExamplesRecorded:
         """Appends a batch of examples as one event; ids already stored are reported and left out."""
         actor = validate_actor(actor)
-        examples, errors = parse_examples(raw, now or datetime.now(UTC))
+        now = now or datetime.now(UTC)
+        parsed, errors = parse_batch(raw, lambda example: parse_example(example, now), "example_id", what="example")
         if errors:
             raise BatchRejected(errors, what="example")
+        examples = [e for _, e in parsed]
         already = stored([e["example_id"] for e in examples])
         fresh = [e for e in examples if e["example_id"] not in already]
         if not fresh:

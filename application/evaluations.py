@@ -12,6 +12,7 @@ from eventsourcing.persistence import IntegrityError
 
 from application.base import FtApplication, Recorded, validate_actor
 from domain import evaluation_metrics as m
+from domain.batches import MAX_BATCH, BatchRejected, parse_batch
 from domain.errors import NotFound, RuleViolation
 from domain.evaluations import (
     Evaluation,
@@ -19,10 +20,10 @@ from domain.evaluations import (
     PredictionBatch,
     compute_metrics,
     evaluation_stream_id,
-    parse_predictions,
+    numbered,
+    parse_prediction,
 )
-from domain.inference import MAX_BATCH, BatchRejected
-from domain.registry import validate_reason
+from domain.values import validate_reason
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,12 @@ class Evaluations(FtApplication):
                          default_cost: Decimal | None = None) -> EvaluationRecorded:  # fmt: skip
         """Scores given predictions and records the evaluation, its predictions and its metrics in one transaction."""
         actor = validate_actor(actor)
-        rows, errors = parse_predictions(raw, default_cost=default_cost)
+        parsed, errors = parse_batch(  # a whole test set, of any size: recorded in batches of MAX_BATCH below
+            numbered(raw), lambda row: parse_prediction(row, default_cost), "example_id", what="prediction", limit=None
+        )
         if errors:
             raise BatchRejected(errors, what="prediction")
+        rows = [row for _, row in parsed]
         metrics = compute_metrics(rows, spec.modes, m.Normalisation(**spec.normalisation))
         evaluation = Evaluation.create(spec, actor=actor, reason=validate_reason(reason))
         evaluation.complete(metrics, actor=actor)

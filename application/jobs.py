@@ -13,7 +13,7 @@ from eventsourcing.persistence import IntegrityError
 from application.base import FtApplication, Recorded, validate_actor
 from domain.errors import NotFound, RuleViolation
 from domain.jobs import CostEstimate, FineTuningJob, JobSpec, job_stream_id, validate_job_id
-from domain.registry import validate_reason
+from domain.values import validate_reason
 
 T = TypeVar("T")
 

@@ -16,12 +16,13 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from application.base import FtApplication, Recorded, validate_actor
+from domain.batches import BatchRejected, RecordError, parse_batch
 from domain.costs import PricedCost, TrainingCost, TrainingJob, price_training, training_job_id
 from domain.errors import RuleViolation
-from domain.inference import BatchRejected, InferenceBatch, RecordError, parse_batch, price_records
+from domain.inference import InferenceBatch, InferenceRecord, price_records
 from domain.pricing import CATALOG_ID, Price, PriceCatalog
-from domain.registry import validate_reason
 from domain.shipped_prices import shipped_prices
+from domain.values import validate_reason
 
 SHIPPED_BY = "ft-lifecycle"
 
@@ -132,7 +133,8 @@ class CostLedger(FtApplication):
         `stored` says which ids an earlier batch already holds (the cost projection's
         index); they are reported and left out. Invalid batches are rejected whole."""
         actor = validate_actor(actor)
-        records, errors = parse_batch(raw, now or datetime.now(UTC))
+        now, parse = now or datetime.now(UTC), InferenceRecord.parse
+        records, errors = parse_batch(raw, lambda record: parse(record, now), "id")
         already = stored([r.id for _, r in records])
         fresh = [(i, r) for i, r in records if r.id not in already]
         catalog = self.catalog()

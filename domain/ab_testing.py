@@ -10,17 +10,16 @@ with the log position it covers, so later samples or later code never change it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.batches import batch_id
 from domain.errors import InvalidInput, RuleViolation
-from domain.inference import MAX_BATCH, RecordError
-from domain.registry import FT_NAMESPACE
+from domain.ids import stable_id
 from domain.values import (
     MAX_COUNT,
     MAX_LATENCY_MS,
@@ -41,7 +40,7 @@ MAX_WEIGHT = 1_000.0
 
 
 def ab_test_id(test_id: str) -> UUID:
-    return uuid5(FT_NAMESPACE, "ab-test:" + test_id)
+    return stable_id("ab-test", test_id)
 
 
 def validate_test_id(test_id: Any) -> str:
@@ -121,9 +120,6 @@ def is_correct(prediction: str, reference: str, mode: str) -> bool:
     return prediction == reference if mode == "exact" else bool(prediction) and prediction in reference
 
 
-
-
-
 def parse_sample(sample: Any, config: TestConfig, now: datetime) -> dict[str, Any]:
     """A validated sample as stored in the event; raises ValueError with the reason."""
     if type(sample) is not dict:
@@ -164,37 +160,6 @@ def parse_sample(sample: Any, config: TestConfig, now: datetime) -> dict[str, An
     }  # fmt: skip
 
 
-def parse_samples(
-    raw: Sequence[Any], config: TestConfig, now: datetime
-) -> tuple[list[tuple[int, dict[str, Any]]], list[RecordError]]:
-    if len(raw) > MAX_BATCH:
-        raise InvalidInput(f"A batch holds at most {MAX_BATCH:,} samples, got {len(raw):,}: split it.")
-    if not raw:
-        raise InvalidInput("The batch is empty: send at least one sample.")
-    samples, errors, seen = [], [], {}
-    for index, item in enumerate(raw):
-        try:
-            sample = parse_sample(item, config, now)
-        except ValueError as e:
-            sid = item.get("sample_id") if isinstance(item, dict) and isinstance(item.get("sample_id"), str) else None
-            errors.append(RecordError(index, str(e), sid))
-            continue
-        sid = sample["sample_id"]
-        if sid in seen:
-            errors.append(
-                RecordError(index, f"sample_id {sid!r} appears twice in the batch (also at {seen[sid]})", sid)
-            )
-            continue
-        seen[sample["sample_id"]] = index
-        samples.append((index, sample))
-    return samples, errors
-
-
-def samples_batch_id(test_id: str, sample_ids: Iterable[str]) -> UUID:
-    digest = hashlib.sha256("\n".join(sorted(sample_ids)).encode()).hexdigest()
-    return uuid5(FT_NAMESPACE, f"ab-samples:{test_id}:{digest}")
-
-
 class SampleBatch(Aggregate):
     """One appended batch of A/B samples (one event)."""
 
@@ -206,7 +171,7 @@ class SampleBatch(Aggregate):
 
     @staticmethod
     def create_id(test_id: str, samples: list[dict[str, Any]]) -> UUID:
-        return samples_batch_id(test_id, (s["sample_id"] for s in samples))
+        return batch_id("ab-samples", (s["sample_id"] for s in samples), scope=test_id)
 
     @classmethod
     def record(cls, test_id: str, samples: list[dict[str, Any]], *, actor: str) -> SampleBatch:

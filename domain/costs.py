@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidInput, RuleViolation
+from domain.ids import stable_id
 from domain.pricing import PER_MILLION, Price
-from domain.registry import FT_NAMESPACE
 from domain.values import (
     MAX_COUNT,
     MAX_EPOCHS,
@@ -31,7 +31,7 @@ from domain.values import (
 
 
 def training_job_id(job_id: str) -> UUID:
-    return uuid5(FT_NAMESPACE, "training-cost:" + job_id)
+    return stable_id("training-cost", job_id)
 
 
 def _count(field: str, value: Any, *, maximum: int, required: bool = True) -> int | None:

@@ -18,14 +18,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidInput
 from domain.examples import ROLES
+from domain.ids import stable_id
 from domain.pricing import PER_MILLION, Price
-from domain.registry import FT_NAMESPACE
 from domain.values import name_text, path_id, whole_number
 
 #: seeds of random generators, as the jobs take them
@@ -44,7 +44,7 @@ TARGET_EPOCHS, MIN_TARGET_EXAMPLES, MAX_TARGET_EXAMPLES, MIN_EPOCHS, MAX_EPOCHS 
 
 
 def dataset_stream_id(dataset_id: str) -> UUID:
-    return uuid5(FT_NAMESPACE, "dataset:" + dataset_id)
+    return stable_id("dataset", dataset_id)
 
 
 def token_limit(model: str) -> int | None:

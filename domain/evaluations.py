@@ -8,20 +8,19 @@ computed in the command from all predictions and stored in the completion event.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain import evaluation_metrics as m
+from domain.batches import batch_id
 from domain.errors import InvalidInput
-from domain.inference import RecordError
-from domain.registry import FT_NAMESPACE
+from domain.ids import stable_id
 from domain.statistics import clipped, stats
 from domain.values import (
     MAX_LATENCY_MS,
@@ -38,12 +37,7 @@ MAX_TEXT = 200_000
 
 
 def evaluation_stream_id(evaluation_id: str) -> UUID:
-    return uuid5(FT_NAMESPACE, "evaluation:" + evaluation_id)
-
-
-def prediction_batch_id(evaluation_id: str, example_ids: Sequence[str]) -> UUID:
-    digest = hashlib.sha256("\n".join(sorted(example_ids)).encode()).hexdigest()
-    return uuid5(FT_NAMESPACE, f"evaluation-batch:{evaluation_id}:{digest}")
+    return stable_id("evaluation", evaluation_id)
 
 
 def validate_evaluation_id(value: Any) -> str:
@@ -58,39 +52,41 @@ def validate_modes(modes: Sequence[str]) -> list[str]:
     return sorted(set(modes), key=m.MODES.index)
 
 
-def parse_predictions(
-    raw: Sequence[Any], *, default_cost: Decimal | None = None
-) -> tuple[list[dict[str, Any]], list[RecordError]]:
-    """Rows of {example_id?, prediction, reference, latency_ms?, cost?, label?}; every bad row is listed."""
-    rows, errors, seen = [], [], set()
-    for i, item in enumerate(raw):
-        try:
-            if not isinstance(item, dict):
-                raise ValueError("must be an object with prediction and reference")
-            for key in ("prediction", "reference"):
-                if not isinstance(item.get(key), str):
-                    raise ValueError(f"{key} is required (text)")
-                as_value_error(free_text, key, item[key], max_length=MAX_TEXT)
-            example_id = str(item.get("example_id") or f"row-{i + 1:06d}")
-            as_value_error(name_text, "example_id", example_id)
-            if example_id in seen:
-                raise ValueError(f"example_id {example_id!r} appears twice")
-            seen.add(example_id)
-            latency = item.get("latency_ms")
-            if latency is not None:
-                latency = as_value_error(finite_number, "latency_ms", latency, maximum=MAX_LATENCY_MS)
-            cost = item.get("cost", default_cost)
-            cost = None if cost is None else as_value_error(decimal_value, "cost", cost)
-            label = item.get("label")
-            if label is not None and not isinstance(label, str):
-                raise ValueError("label must be text")
-            if label is not None:
-                as_value_error(free_text, "label", label, max_length=MAX_TEXT)
-            rows.append({"example_id": example_id, "prediction": item["prediction"], "reference": item["reference"],
-                         "latency_ms": None if latency is None else float(latency), "cost": cost, "label": label})
-        except ValueError as e:
-            errors.append(RecordError(i, str(e), item.get("example_id") if isinstance(item, dict) else None))
-    return rows, errors
+def numbered(raw: Sequence[Any]) -> list[Any]:
+    """Predictions without an example_id take their row's (row-000001 for the first), as they are stored."""
+    return [{**item, "example_id": f"row-{i + 1:06d}"} if isinstance(item, dict) and not item.get("example_id")
+            else item for i, item in enumerate(raw)]  # fmt: skip
+
+
+def parse_prediction(item: Any, default_cost: Decimal | None = None) -> dict[str, Any]:
+    """One row of {example_id, prediction, reference, latency_ms?, cost?, label?} (see `numbered`) as
+    stored; raises ValueError with the reason."""
+    if not isinstance(item, dict):
+        raise ValueError("must be an object with prediction and reference")
+    for key in ("prediction", "reference"):
+        if not isinstance(item.get(key), str):
+            raise ValueError(f"{key} is required (text)")
+        as_value_error(free_text, key, item[key], max_length=MAX_TEXT)
+    example_id = str(item["example_id"])
+    as_value_error(name_text, "example_id", example_id)  # checked, kept as given
+    latency = item.get("latency_ms")
+    if latency is not None:
+        latency = as_value_error(finite_number, "latency_ms", latency, maximum=MAX_LATENCY_MS)
+    cost = item.get("cost", default_cost)
+    cost = None if cost is None else as_value_error(decimal_value, "cost", cost)
+    label = item.get("label")
+    if label is not None and not isinstance(label, str):
+        raise ValueError("label must be text")
+    if label is not None:
+        as_value_error(free_text, "label", label, max_length=MAX_TEXT)
+    return {
+        "example_id": example_id,
+        "prediction": item["prediction"],
+        "reference": item["reference"],
+        "latency_ms": None if latency is None else float(latency),
+        "cost": cost,
+        "label": label,
+    }
 
 
 def correctness(rows: Sequence[dict[str, Any]], mode: str, norm: m.Normalisation) -> list[bool] | None:
@@ -241,7 +237,7 @@ class PredictionBatch(Aggregate):
 
     @staticmethod
     def create_id(evaluation_id: str, predictions: list[dict[str, Any]]) -> UUID:
-        return prediction_batch_id(evaluation_id, [p["example_id"] for p in predictions])
+        return batch_id("evaluation-batch", (p["example_id"] for p in predictions), scope=evaluation_id)
 
     @classmethod
     def record(cls, evaluation_id: str, predictions: list[dict[str, Any]], *, actor: str) -> PredictionBatch:

@@ -7,18 +7,15 @@ can change later: each example's ratings are a small stream of their own.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import InvalidInput
-from domain.inference import MAX_BATCH, MAX_TAGS, RecordError
-from domain.registry import FT_NAMESPACE
-from domain.values import MAX_NAME, as_value_error, free_text, name_text, record_time
+from domain.batches import batch_id
+from domain.ids import stable_id
+from domain.values import MAX_NAME, MAX_TAGS, as_value_error, free_text, name_text, record_time
 
 SOURCES = ("distillation", "task_history", "feedback", "import")
 ROLES = ("system", "user", "assistant", "tool", "developer")
@@ -66,9 +63,6 @@ def _messages(value: Any) -> list[dict[str, str]]:
     return out
 
 
-
-
-
 def parse_example(example: Any, now: datetime) -> dict[str, Any]:
     """A validated example as stored; raises ValueError with the reason."""
     if type(example) is not dict:
@@ -108,35 +102,6 @@ def parse_example(example: Any, now: datetime) -> dict[str, Any]:
     }
 
 
-def parse_examples(raw: Sequence[Any], now: datetime) -> tuple[list[dict[str, Any]], list[RecordError]]:
-    if len(raw) > MAX_BATCH:
-        raise InvalidInput(f"A batch holds at most {MAX_BATCH:,} examples, got {len(raw):,}: split it.")
-    if not raw:
-        raise InvalidInput("The batch is empty: send at least one example.")
-    examples, errors, seen = [], [], {}
-    for index, item in enumerate(raw):
-        try:
-            example = parse_example(item, now)
-        except ValueError as e:
-            eid = item.get("example_id") if isinstance(item, dict) and isinstance(item.get("example_id"), str) else None
-            errors.append(RecordError(index, str(e), eid))
-            continue
-        eid = example["example_id"]
-        if eid in seen:
-            errors.append(
-                RecordError(index, f"example_id {eid!r} appears twice in the batch (also at {seen[eid]})", eid)
-            )
-            continue
-        seen[eid] = index
-        examples.append(example)
-    return examples, errors
-
-
-def examples_batch_id(example_ids: Iterable[str]) -> UUID:
-    digest = hashlib.sha256("\n".join(sorted(example_ids)).encode()).hexdigest()
-    return uuid5(FT_NAMESPACE, "example-batch:" + digest)
-
-
 class ExampleBatch(Aggregate):
     """One appended batch of collected examples (one event)."""
 
@@ -147,7 +112,7 @@ class ExampleBatch(Aggregate):
 
     @staticmethod
     def create_id(examples: list[dict[str, Any]]) -> UUID:
-        return examples_batch_id(e["example_id"] for e in examples)
+        return batch_id("example-batch", (e["example_id"] for e in examples))
 
     @classmethod
     def record(cls, examples: list[dict[str, Any]], *, actor: str) -> ExampleBatch:
@@ -158,7 +123,7 @@ class ExampleBatch(Aggregate):
 
 
 def rating_stream_id(example_id: str) -> UUID:
-    return uuid5(FT_NAMESPACE, "example-rating:" + example_id)
+    return stable_id("example-rating", example_id)
 
 
 class ExampleRating(Aggregate):

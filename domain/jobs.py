@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidInput, RuleViolation
-from domain.registry import FT_NAMESPACE, validate_model_name
-from domain.values import decimal_value, name_text, optional_name, path_id
+from domain.ids import stable_id
+from domain.values import decimal_value, name_text, optional_name, path_id, validate_model_name
 
 PROVIDERS = ("openai", "local")
 METHODS = ("supervised", "dpo")
@@ -54,7 +54,7 @@ _PROGRESS = {JobStatus.CREATED: 0, JobStatus.VALIDATING_FILES: 1, JobStatus.QUEU
 
 
 def job_stream_id(job_id: str) -> UUID:
-    return uuid5(FT_NAMESPACE, "job:" + job_id)
+    return stable_id("job", job_id)
 
 
 def new_job_id() -> str:

@@ -17,15 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from uuid import uuid5
 
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidInput
-from domain.registry import FT_NAMESPACE
+from domain.ids import stable_id
 from domain.values import aware_time, decimal_value, name_text, optional_name
 
-CATALOG_ID = uuid5(FT_NAMESPACE, "price-catalog")
+CATALOG_ID = stable_id("price-catalog")
 PER_MILLION = Decimal(1_000_000)
 MS_PER_HOUR = Decimal(3_600_000)
 MAX_PATTERN = 200

@@ -15,23 +15,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidInput, NotFound, RuleViolation
+from domain.ids import stable_id
 from domain.values import (
     MAX_COUNT,
-    MAX_REASON,
     decimal_value,
     finite_number,
     name_text,
-    path_id,
+    validate_model_name,
+    validate_reason,
     whole_number,
 )
-
-#: Namespace of every deterministic id in ft-lifecycle (uuid5 of "<kind>:<natural key>").
-FT_NAMESPACE = UUID("6f1c1d3e-2a57-5b7e-9d0b-3c2f4e8a9b10")
 
 
 class VersionStatus(StrEnum):
@@ -56,11 +54,7 @@ DEPLOYABLE = frozenset({VersionStatus.READY, VersionStatus.ARCHIVED})
 
 def model_id(name: str) -> UUID:
     """The aggregate id of a model name: a name finds its stream without an index."""
-    return uuid5(FT_NAMESPACE, "model:" + name)
-
-
-def validate_model_name(name: str) -> str:
-    return path_id("model name", name)
+    return stable_id("model", name)
 
 
 def parse_status(text: str) -> VersionStatus:
@@ -69,12 +63,6 @@ def parse_status(text: str) -> VersionStatus:
     except ValueError:
         allowed = ", ".join(s.value for s in VersionStatus)
         raise InvalidInput(f"Unknown status {text!r}: use one of {allowed}.") from None
-
-
-def validate_reason(reason: str | None) -> str | None:
-    if reason is None or not str(reason).strip():
-        return None
-    return name_text("reason", str(reason), max_length=MAX_REASON)
 
 
 @dataclass(frozen=True)

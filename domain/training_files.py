@@ -16,12 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 from domain.datasets import OPENAI_MIN, check_example, default_epochs, token_limit
-from domain.errors import InvalidInput
 from domain.jobs import CostEstimate
 from domain.pricing import PER_MILLION, Price
-
-#: how many problems a refusal lists before it says "and N more"
-SHOWN_PROBLEMS = 10
 
 Counter = Callable[[list[dict[str, str]]], int]
 
@@ -32,14 +28,6 @@ class FileCheck:
     tokens: int
     sha256: str
     problems: list[str] = field(default_factory=list)
-
-    def raise_if_invalid(self, what: str) -> None:
-        if self.problems:
-            shown = "; ".join(self.problems[:SHOWN_PROBLEMS])
-            more = len(self.problems) - SHOWN_PROBLEMS
-            raise InvalidInput(
-                f"{what} breaks OpenAI's fine-tuning rules: {shown}" + (f"; and {more} more." if more > 0 else ".")
-            )
 
 
 def _dpo_messages(line: dict[str, Any]) -> list[dict[str, str]] | str:

@@ -1,7 +1,7 @@
 """Validation of plain values shared by the domain modules, with messages a user can act on.
 
 Every value a client can send has a range the stores can hold, sums included (README, "Limits").
-The HTTP schemas (api/http/schemas.py) declare the same constants, so OpenAPI documents them.
+The HTTP schemas (api/http/schemas/) declare the same constants, so OpenAPI documents them.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ MAX_LATENCY_MS = 1e9
 MAX_NAME = 256
 MAX_REASON = 2_000
 MAX_ID = 64
+#: Tags of one record (an inference, an example).
+MAX_TAGS = 20
 
 #: Identifiers that name folders or streams: no '.', '..' or leading dot (they would climb folders).
 ID_PATTERN = r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$"
@@ -138,6 +140,13 @@ def optional_name(field: str, value: Any, *, max_length: int = MAX_NAME) -> str 
     return name_text(field, value, max_length=max_length)
 
 
+def validate_reason(reason: str | None) -> str | None:
+    """Why a command was given, as its events keep it: optional (blank is None), one line of text."""
+    if reason is None or not str(reason).strip():
+        return None
+    return name_text("reason", str(reason), max_length=MAX_REASON)
+
+
 def free_text(field: str, value: Any, *, max_length: int) -> str:
     """Long text (a prompt, a response, a prediction), kept as given: no NUL or control
     characters other than tab, newline and carriage return."""
@@ -166,6 +175,11 @@ def path_id(field: str, value: Any) -> str:
     return value
 
 
+def validate_model_name(name: Any) -> str:
+    """A model name names folders and streams: a path id."""
+    return path_id("model name", name)
+
+
 def as_value_error(check: Any, *args: Any, **kwargs: Any) -> Any:
     """A check's InvalidInput as ValueError: batch parsers list it against the record."""
     try:
@@ -188,10 +202,16 @@ def aware_time(field: str, value: Any) -> datetime:
             f"{field} {value.isoformat()} is out of range: use a time from year 1 to 9999 in UTC."
         ) from None
 
-def utc_time(value: Any, now: datetime) -> datetime:
-    """A record's `at` as an aware UTC datetime: ISO 8601 text (UTC when it has no offset), a
-    datetime, or now. Raises ValueError, which batch parsers list against the record."""
-    if value is None:
+
+#: Every time a client gives is ISO 8601; messages show one.
+TIME_EXAMPLE = "2026-11-26T14:02:00Z"
+
+
+def utc_time(value: Any, now: datetime | None = None, *, field: str = "at") -> datetime:
+    """The one reading of a given time: ISO 8601 text or a datetime, as an aware UTC datetime (a time
+    without an offset is UTC); None is `now` where there is one. Raises ValueError, which batch parsers
+    list against the record; `given_time` raises InvalidInput for a command or a query."""
+    if value is None and now is not None:
         return now
     if isinstance(value, datetime):
         parsed = value
@@ -199,9 +219,9 @@ def utc_time(value: Any, now: datetime) -> datetime:
         try:
             parsed = datetime.fromisoformat(value)  # Python 3.11 reads "Z" and offsets
         except ValueError:
-            raise ValueError(f"at {value!r} is not an ISO 8601 time") from None
+            raise ValueError(f"{field} {value!r} is not an ISO 8601 time, e.g. {TIME_EXAMPLE}") from None
     else:
-        raise ValueError(f"at must be an ISO 8601 time, got {value!r}"[:200])
+        raise ValueError(f"{field} must be an ISO 8601 time, got {value!r}"[:200])
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     if parsed.utcoffset() == timedelta(0):
@@ -209,9 +229,23 @@ def utc_time(value: Any, now: datetime) -> datetime:
     try:
         return parsed.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before the first UTC time there is
-        raise ValueError(f"at {value!r} is out of range: use a time from year 1 to 9999 in UTC") from None
+        shown = repr(value.isoformat() if isinstance(value, datetime) else value)
+        raise ValueError(f"{field} {shown} is out of range: use a time from year 1 to 9999 in UTC") from None
 
 
-def record_time(value: Any, now: datetime) -> str:
-    """A record's `at` as stored: UTC with microseconds (see utc_time)."""
-    return utc_time(value, now).isoformat(timespec="microseconds")
+def record_time(value: Any, now: datetime | None = None, *, field: str = "at") -> str:
+    """A time as stored: UTC text with microseconds, so stored times sort as text (see utc_time)."""
+    return utc_time(value, now, field=field).isoformat(timespec="microseconds")
+
+
+def given_time(field: str, value: Any) -> datetime:
+    """A time a command or a query was given (a CLI option, a query parameter), as UTC."""
+    try:
+        return utc_time(value, field=field)
+    except ValueError as e:
+        raise InvalidInput(f"{e}.") from None
+
+
+def stored_time(field: str, value: Any) -> str | None:
+    """A given time as stored (see record_time), for comparing with stored times; None stays None."""
+    return None if value is None else given_time(field, value).isoformat(timespec="microseconds")

@@ -22,8 +22,8 @@ from api.cli.common import (
     table,
 )
 from api.cli.jsonl import import_jsonl
+from domain.batches import MAX_BATCH
 from domain.errors import RuleViolation
-from domain.inference import MAX_BATCH
 
 if TYPE_CHECKING:
     from api.runtime import Runtime

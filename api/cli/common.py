@@ -14,14 +14,15 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
 
-from domain.errors import DomainError, InvalidInput
+from domain.errors import DomainError
+from domain.values import given_time, stored_time
 from projections.rows import format_ts
 
 if TYPE_CHECKING:
@@ -274,13 +275,10 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
 
 
 def parse_datetime(value: str, option: str) -> datetime:
-    """ISO 8601; a time without an offset is taken as UTC."""
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"{option} {value!r} is not an ISO 8601 time, e.g. 2026-11-26T14:02:00Z.") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    """ISO 8601 (a time without an offset is taken as UTC), as UTC: the kernel's one reading."""
+    return given_time(option, value)
 
 
 def parse_time(value: str | None, option: str) -> str | None:
-    return None if value is None else format_ts(parse_datetime(value, option))
+    """A time option as stored times are written, for comparing with them."""
+    return stored_time(option, value)

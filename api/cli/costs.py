@@ -24,7 +24,7 @@ from api.cli.common import (
     table,
 )
 from api.cli.jsonl import import_jsonl
-from domain.inference import MAX_BATCH
+from domain.batches import MAX_BATCH
 
 commands = Commands()
 

@@ -70,7 +70,7 @@ def evaluate_model(
     database_url: DbOpt = None,
 ) -> None:
     """Score predictions from a file (the seed's offline evaluation) and record them with their metrics."""
-    from domain.inference import BatchRejected
+    from domain.batches import BatchRejected
 
     rows, lines = _read_test_file(test_file)
     norm = {"case": ignore_case, "whitespace": ignore_whitespace, "punctuation": ignore_punctuation}

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from api.cli.common import err, fail, opened
-from domain.inference import BatchRejected
+from domain.batches import BatchRejected
 
 if TYPE_CHECKING:
     from api.runtime import Runtime

@@ -8,7 +8,6 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Header, Query, Request
@@ -18,7 +17,6 @@ from api.http.errors import ApiProblem
 from api.runtime import Runtime
 from api.settings import Settings
 from domain.values import MAX_NAME, NAME_FORBIDDEN, name_text
-from projections.rows import format_ts
 
 log = logging.getLogger(__name__)
 
@@ -164,13 +162,6 @@ async def within(seconds: float, fn: Callable[..., T], *args: Any) -> T:
 async def read(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Runs a query in the thread pool: a PostgreSQL round trip must not block the event loop."""
     return await run_in_threadpool(fn, *args, **kwargs)
-
-
-def to_stored_time(value: datetime | None) -> str | None:
-    """Query timestamps: ISO 8601; without an offset they are taken as UTC."""
-    if value is None:
-        return None
-    return format_ts(value if value.tzinfo else value.replace(tzinfo=UTC))
 
 
 def encode_cursor(value: Any) -> str:

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from adapters.database import is_store_failure
 from adapters.idempotency import ReservationLost
+from domain.batches import BatchRejected
 from domain.errors import (
     ConcurrentChange,
     DomainError,
@@ -24,7 +25,6 @@ from domain.errors import (
     PreconditionFailed,
     RuleViolation,
 )
-from domain.inference import BatchRejected
 
 log = logging.getLogger(__name__)
 

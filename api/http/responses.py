@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from api.http.errors import PROBLEM_JSON
-from api.http.schemas import Problem
+from api.http.schemas.common import Problem
 
 COMPONENTS = "#/components/schemas/"
 

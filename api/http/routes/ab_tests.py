@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Path, Query, Request, status
 
-from api.gc_pause import paused
 from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
-from api.http.errors import ApiProblem
+from api.http.ingestion import ingest
 from api.http.responses import COMMAND, READ, errors, json_body
-from api.http.schemas import (
+from api.http.schemas.ab_tests import (
     ABTestIn,
     ABTestOut,
     ABTestPage,
@@ -21,7 +19,6 @@ from api.http.schemas import (
     SamplesOut,
     WinnerOut,
 )
-from application.ab_tests import SamplesRecorded
 from domain.ab_testing import TestConfig, assign, validate_test_id
 from domain.errors import NotFound
 from projections.ab_stats import get_test, list_tests
@@ -103,20 +100,7 @@ async def record_samples(test_id: TestId, request: Request, cmd: CommandDep) -> 
     """Records a batch of up to 10,000 samples as one event; sample ids already counted come back in
     `duplicates`. An invalid batch is refused whole, listing every bad sample. Statistics follow in
     the background: read with `min_position`."""
-    body = await request.body()
-
-    @paused  # a batch allocates a lot and frees it all by refcount: no collector pauses
-    def ingest() -> SamplesRecorded:
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise ApiProblem(400, "malformed-json", "Malformed JSON", "The request body is not valid JSON.") from None
-        samples = payload.get("samples") if isinstance(payload, dict) else None
-        if not isinstance(samples, list):
-            raise ApiProblem(422, "invalid-input", "Invalid input", 'The body must be {"samples": [...]}.')
-        return cmd.runtime.record_samples(test_id, samples, actor=cmd.actor)
-
-    r = await cmd.run(ingest, settle=False)
+    r = await ingest(request, cmd, "samples", lambda batch: cmd.runtime.record_samples(test_id, batch, actor=cmd.actor))
     return SamplesOut(accepted=r.accepted, duplicates=r.duplicates, position=r.recorded and r.recorded.position)
 
 

@@ -7,10 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.http.deps import ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
+from api.http.deps import ReaderDep, decode_cursor, encode_cursor, read
 from api.http.responses import READ
-from api.http.schemas import AuditPage, Name
+from api.http.schemas.audit import AuditPage
+from api.http.schemas.common import Name
 from domain.errors import InvalidInput
+from domain.values import stored_time
 from projections.audit import AuditFilter, audited_event_types, query_audit
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses=READ)
@@ -33,8 +35,8 @@ async def audit_trail(
         model=model,
         event_type=type,
         actor=actor,
-        since=to_stored_time(since),
-        until=to_stored_time(until),
+        since=stored_time("since", since),
+        until=stored_time("until", until),
         after=decode_cursor(cursor, int) or 0,
         limit=limit,
     )

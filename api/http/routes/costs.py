@@ -5,27 +5,25 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Path, Query, Request, status
 
-from api.gc_pause import paused
-from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
-from api.http.errors import ApiProblem
+from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
+from api.http.ingestion import ingest
 from api.http.responses import COMMAND, READ, errors, json_body
-from api.http.schemas import (
+from api.http.schemas.common import Name
+from api.http.schemas.costs import (
     CostSummaryOut,
     InferenceBatchIn,
     InferenceCostsOut,
     InferencesOut,
     ModelCostsOut,
-    Name,
     RoiIn,
     RoiOut,
     TrainingCostIn,
     TrainingCostOut,
 )
-from application.ledger import InferencesRecorded
 from domain.errors import NotFound
+from domain.values import stored_time
 from projections.costs import cost_summary, inference_costs, job_cost, model_costs
 from projections.roi_inputs import roi_report
 from projections.rows import format_ts
@@ -83,22 +81,7 @@ async def record_inferences(request: Request, cmd: CommandDep) -> InferencesOut:
     stored is reported in `duplicates` and not counted again, so retries are safe. A batch with an
     invalid record is rejected whole, with every bad record listed. The cost projections follow in
     the background: read with `min_position` to wait for them."""
-    body = await request.body()
-
-    @paused  # a batch allocates a lot and frees it all by refcount: no collector pauses
-    def ingest() -> InferencesRecorded:
-        # Parsed here, once, in the worker thread (a 10,000-record body takes milliseconds), instead
-        # of by a pydantic model per record: the domain validates each record and lists every bad one.
-        try:
-            payload = orjson.loads(body)  # a 10,000-record body parses several times faster than with json
-        except orjson.JSONDecodeError:
-            raise ApiProblem(400, "malformed-json", "Malformed JSON", "The request body is not valid JSON.") from None
-        records = payload.get("records") if isinstance(payload, dict) else None
-        if not isinstance(records, list):
-            raise ApiProblem(422, "invalid-input", "Invalid input", 'The body must be {"records": [...]}.')
-        return cmd.runtime.record_inferences(records, actor=cmd.actor)
-
-    r = await cmd.run(ingest, settle=False)
+    r = await ingest(request, cmd, "records", lambda batch: cmd.runtime.record_inferences(batch, actor=cmd.actor))
     return InferencesOut(
         accepted=r.accepted,
         duplicates=r.duplicates,
@@ -137,7 +120,7 @@ async def get_inference_costs(
     """Inference records by model and time range, with exact totals over everything the filter matches."""
     after = decode_cursor(cursor, (str, str))  # [at, id] of the last record
     found = await read(
-        inference_costs, runtime.db, model=model, since=to_stored_time(since), until=to_stored_time(until),
+        inference_costs, runtime.db, model=model, since=stored_time("since", since), until=stored_time("until", until),
         after=tuple(after) if after else None, limit=limit,
     )  # fmt: skip
     records = found["records"]

@@ -6,9 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
+from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
 from api.http.responses import COMMAND, READ, errors
-from api.http.schemas import DatasetDetailOut, DatasetIn, DatasetPage, Name
+from api.http.schemas.common import Name
+from api.http.schemas.datasets import DatasetDetailOut, DatasetIn, DatasetPage
+from domain.values import stored_time
 from projections.datasets import list_datasets
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"], responses=READ)
@@ -26,7 +28,7 @@ async def build(body: DatasetIn, cmd: CommandDep) -> DatasetDetailOut:
     duplicates, splits train/test deterministically from the ratio and seed, and records the build:
     its filters, every included and rejected example, and the content hash."""
     settings = body.model_dump(exclude={"reason", "since", "until"}) | {
-        "since": to_stored_time(body.since), "until": to_stored_time(body.until)
+        "since": stored_time("since", body.since), "until": stored_time("until", body.until)
     }  # fmt: skip
     built = await cmd.run(lambda: cmd.runtime.build_dataset(actor=cmd.actor, reason=body.reason, **settings))
     return DatasetDetailOut(**await read(cmd.runtime.dataset, built.build.dataset_id))

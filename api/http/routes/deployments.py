@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from api.http.deps import ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
+from api.http.deps import ReaderDep, decode_cursor, encode_cursor, read
 from api.http.responses import READ, errors
-from api.http.schemas import DeploymentOut, DeploymentPage
+from api.http.schemas.deployments import DeploymentOut, DeploymentPage
 from domain.errors import NotFound
-from domain.registry import validate_model_name
+from domain.values import stored_time, validate_model_name
 from projections.deployments import current_status, status_as_of
 
 router = APIRouter(prefix="/v1/deployments", tags=["deployments"], responses=READ)
@@ -38,7 +38,7 @@ async def list_deployments(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DeploymentPage:
     """Per model: the deployed version, since when, by whom and why, and every version's status."""
-    when = to_stored_time(as_of)
+    when = stored_time("as_of", as_of)
     items = await read(_statuses, runtime, when, after=decode_cursor(cursor, str), limit=limit)
     next_cursor = encode_cursor(items[-1]["model"]) if len(items) == limit else None
     return DeploymentPage(as_of=when, items=items, next_cursor=next_cursor)
@@ -49,7 +49,7 @@ async def get_deployment(
     runtime: ReaderDep, name: Annotated[str, Path(description="Model name")], as_of: AsOf = None
 ) -> DeploymentOut:
     validate_model_name(name)
-    when = to_stored_time(as_of)
+    when = stored_time("as_of", as_of)
     found = await read(_statuses, runtime, when, model=name)
     if not found:
         at = f" at {when}" if when else ""

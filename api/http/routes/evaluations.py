@@ -10,13 +10,13 @@ from fastapi import APIRouter, Path, Query, status
 from api.evaluation_runs import run_live
 from api.http.deps import CommandDep, ReaderDep, SettingsDep, decode_cursor, encode_cursor, read
 from api.http.responses import COMMAND, READ, errors
-from api.http.schemas import (
+from api.http.schemas.common import Name
+from api.http.schemas.evaluations import (
     AttachIn,
     CompareIn,
     EvaluationIn,
     EvaluationOut,
     EvaluationPage,
-    Name,
     PredictionPage,
 )
 from domain.errors import InvalidInput

@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Path, Query, Request
 
-from api.gc_pause import paused
-from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read, to_stored_time
-from api.http.errors import ApiProblem
+from api.http.deps import CommandDep, ReaderDep, decode_cursor, encode_cursor, read
+from api.http.ingestion import ingest
 from api.http.responses import COMMAND, READ, errors, json_body
-from api.http.schemas import ExampleBatchIn, ExamplePage, ExamplesOut, Name, RatedOut, RatingIn
-from application.datasets import ExamplesRecorded
+from api.http.schemas.common import Name
+from api.http.schemas.examples import ExampleBatchIn, ExamplePage, ExamplesOut, RatedOut, RatingIn
+from domain.values import stored_time
 from projections.examples import ExampleFilter, list_examples
 
 router = APIRouter(prefix="/v1/examples", tags=["examples"], responses=READ)
@@ -28,20 +27,7 @@ router = APIRouter(prefix="/v1/examples", tags=["examples"], responses=READ)
 async def collect_examples(request: Request, cmd: CommandDep) -> ExamplesOut:
     """Collects a batch of up to 10,000 examples as one event. Ids already stored come back in
     `duplicates`; a batch with an invalid example is refused whole, listing every bad one."""
-    body = await request.body()
-
-    @paused  # a batch allocates a lot and frees it all by refcount: no collector pauses
-    def ingest() -> ExamplesRecorded:
-        try:
-            payload = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise ApiProblem(400, "malformed-json", "Malformed JSON", "The request body is not valid JSON.") from None
-        examples = payload.get("examples") if isinstance(payload, dict) else None
-        if not isinstance(examples, list):
-            raise ApiProblem(422, "invalid-input", "Invalid input", 'The body must be {"examples": [...]}.')
-        return cmd.runtime.collect_examples(examples, actor=cmd.actor)
-
-    r = await cmd.run(ingest, settle=False)
+    r = await ingest(request, cmd, "examples", lambda batch: cmd.runtime.collect_examples(batch, actor=cmd.actor))
     return ExamplesOut(accepted=r.accepted, duplicates=r.duplicates, position=r.recorded and r.recorded.position)
 
 
@@ -64,7 +50,7 @@ async def get_examples(
     cursor: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ExamplePage:
-    f = ExampleFilter(min_rating, domain, task_type, source, to_stored_time(since), to_stored_time(until))
+    f = ExampleFilter(min_rating, domain, task_type, source, stored_time("since", since), stored_time("until", until))
     items = await read(list_examples, runtime.db, f, after=decode_cursor(cursor, str), limit=limit)
     next_cursor = encode_cursor(items[-1]["example_id"]) if len(items) == limit else None
     return ExamplePage(items=items, next_cursor=next_cursor)

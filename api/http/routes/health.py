@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from api.http.errors import STORE_RETRY_AFTER, STORE_UNAVAILABLE, problem
 from api.http.responses import errors
-from api.http.schemas import HealthOut
+from api.http.schemas.health import HealthOut
 
 router = APIRouter(tags=["health"], responses=errors(503))
 

@@ -16,17 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.http.deps import CommandDep, ReaderDep, SettingsDep, decode_cursor, encode_cursor, read
 from api.http.responses import COMMAND, READ, errors
-from api.http.schemas import (
-    CancelIn,
-    EstimateOut,
-    JobEventOut,
-    JobIn,
-    JobOut,
-    JobPage,
-    ModelDeletedOut,
-    Name,
-    PublishIn,
-)
+from api.http.schemas.common import Name
+from api.http.schemas.jobs import CancelIn, EstimateOut, JobEventOut, JobIn, JobOut, JobPage, ModelDeletedOut, PublishIn
 from api.jobs import Outcome, ProviderRefused
 from api.runtime import Runtime
 from domain.errors import InvalidInput, NotFound

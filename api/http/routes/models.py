@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from api.http.deps import CommandDep, GuardedCommandDep, ReaderDep, decode_cursor, encode_cursor, read
 from api.http.errors import ApiProblem
 from api.http.responses import COMMAND, READ, errors
-from api.http.schemas import (
+from api.http.schemas.models import (
     DeployedOut,
     DeployRequest,
     ModelDetailOut,

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Query, Response, status
 
 from api.http.deps import CommandDep, ReaderDep, read
 from api.http.responses import COMMAND, READ, errors
-from api.http.schemas import Name, PriceIn, PriceOut, PriceSetOut
+from api.http.schemas.common import Name
+from api.http.schemas.prices import PriceIn, PriceOut, PriceSetOut
 from domain.errors import NotFound
 from domain.pricing import Price
+from domain.values import given_time
 
 router = APIRouter(prefix="/v1/prices", tags=["prices"], responses=READ)
 
@@ -36,7 +38,7 @@ async def list_prices(
     as_of: Annotated[datetime | None, Query(description="In force at this time (default: now)")] = None,
     model: Annotated[Name | None, Query(description="Only the price that applies to this model name")] = None,
 ) -> list[PriceOut]:
-    at = (as_of if as_of is None or as_of.tzinfo else as_of.replace(tzinfo=UTC)) or datetime.now(UTC)
+    at = datetime.now(UTC) if as_of is None else given_time("as_of", as_of)
     if model is not None:
         price = await read(runtime.ledger.price_for, model, at)
         if price is None:

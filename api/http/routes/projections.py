@@ -9,13 +9,7 @@ from fastapi import APIRouter, Path
 
 from api.http.deps import ReaderDep, read
 from api.http.responses import COMMAND, READ, errors
-from api.http.schemas import (
-    ProjectionOut,
-    QuarantinedEventOut,
-    ReapplyIn,
-    ReapplyOut,
-    RebuildOut,
-)
+from api.http.schemas.projections import ProjectionOut, QuarantinedEventOut, ReapplyIn, ReapplyOut, RebuildOut
 from api.runtime import Runtime
 
 router = APIRouter(prefix="/v1/projections", tags=["projections"], responses=READ)
