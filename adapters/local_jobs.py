@@ -1,4 +1,5 @@
-"""The provider port for local training: runs the generated script and reads its progress back.
+"""The training-provider port (domain/training_provider.py) for local training: runs the
+generated script and reads its progress back.
 
 A local job's "provider job id" is `pid-<pid>`; its folder (script, dataset, log, output)
 is `<runs dir>/<job id>`. Reading a job parses the whole log (one JSON line per logged
@@ -21,9 +22,10 @@ from typing import Any
 
 from adapters import unsloth
 from adapters.paths import inside
-from domain.errors import InvalidInput, RuleViolation
-from domain.jobs import ProviderJob
+from domain.errors import DomainError, InvalidInput, RuleViolation
+from domain.jobs import FineTuningJob, JobSpec, JobStatus, ProviderJob
 from domain.local_training import LocalTrainingConfig
+from domain.training_provider import JobData, ProviderError, UploadRecorder
 
 #: what the generated training script imports (Unsloth is optional: without it, plain TRL trains)
 TRAINING_PACKAGES = ("torch", "transformers", "peft", "trl", "datasets")
@@ -56,6 +58,8 @@ def _event(record: dict[str, Any]) -> dict[str, Any]:
 
 class LocalTrainer:
     name = "local"
+    #: a local run trains on any number of examples (OpenAI's minimum of 10 does not apply)
+    minimum_examples_apply = False
 
     def __init__(self, runs_dir: Path | None = None, *, python: str | None = None,
                  env: dict[str, str] | None = None) -> None:  # fmt: skip
@@ -90,6 +94,58 @@ class LocalTrainer:
                                 "the local-training extra (`pip install 'ft-lifecycle[local]'`, or `make install`), "
                                 "then try again. Nothing was recorded.")  # fmt: skip
 
+    # ------------------------------------------------------------------ the port
+
+    def describe(self) -> str:
+        return f"local training in {self.runs_dir.resolve()}"
+
+    def check_base_model(self, base_model: str) -> None:
+        """Any model on the hub or in a folder: the training script loads it, and says so if it cannot."""
+
+    def check_runnable(self, spec: JobSpec) -> None:
+        self.files(spec.job_id)  # a job id that is no folder inside the runs folder: refused before recording
+        self.check_packages()
+
+    def check_ready(self) -> None:
+        """Checked when the job was planned (check_runnable)."""
+
+    def submit(self, job: FineTuningJob, data: JobData, record_upload: UploadRecorder) -> ProviderJob:
+        try:
+            return self.start(job.job_id, LocalTrainingConfig.validate(**job.hyperparameters), data("training"))
+        except (DomainError, OSError) as e:
+            detail = e.detail if isinstance(e, DomainError) else f"the training process could not start: {e}"
+            raise ProviderError("rejected", detail, code="start_failed") from None
+
+    def read(self, job: FineTuningJob) -> ProviderJob:
+        return self.read_run(job.job_id, job.provider_job_id or "", job.seen_events)
+
+    def cancel(self, job: FineTuningJob) -> ProviderJob:
+        """Ends the run's whole process group. The reading comes from the log only: whether the process is
+        still alive does not matter any more (and checking would reap its exit status, the parent's to read)."""
+        self.stop(job.provider_job_id or "")
+        fresh = self.new_events(job.job_id, job.seen_events)
+        return ProviderJob(job.provider_job_id or "", JobStatus.CANCELLED.value, new_events=fresh)
+
+    def delete_model(self, model: str) -> None:
+        raise ProviderError("rejected", f"{model!r} is a local run's export, a folder: delete the folder itself.")
+
+    def run_facts(self, job: FineTuningJob) -> dict[str, Any]:
+        """What the run reported when it started and finished (device, backend, runtime, tokens, parameters)."""
+        records, _ = unsloth.read_progress(self.files(job.job_id).log)
+        facts: dict[str, Any] = {}
+        for r in records:
+            if r.get("event") in ("started", "finished"):
+                facts |= {k: v for k, v in r.items() if k != "event"} | {f"{r['event']}_at": r.get("time")}
+        return facts
+
+    def parameter_count(self, base_model: str) -> int | None:
+        return unsloth.parameter_count(base_model)
+
+    def close(self) -> None:
+        """A run goes on by itself; the service reattaches to it from its log."""
+
+    # ------------------------------------------------------------------ runs
+
     def start(self, job_id: str, config: LocalTrainingConfig, dataset: bytes) -> ProviderJob:
         files = unsloth.write_run(self.files(job_id).folder, config, dataset, job_id=job_id)
         pid = unsloth.start(files, python=self.python, env=self.env)
@@ -104,7 +160,7 @@ class LocalTrainer:
         records, _ = unsloth.read_progress(self.files(job_id).log)
         return [e for e in map(_event, records) if e["id"] not in seen]
 
-    def read(self, job_id: str, provider_job_id: str, seen: set[str] | frozenset[str] = frozenset()) -> ProviderJob:
+    def read_run(self, job_id: str, provider_job_id: str, seen: set[str] | frozenset[str] = frozenset()) -> ProviderJob:
         files = self.files(job_id)
         records, _ = unsloth.read_progress(files.log)
         fresh = [e for e in map(_event, records) if e["id"] not in seen]
@@ -125,7 +181,7 @@ class LocalTrainer:
             f"The training process {provider_job_id} ended without finishing; the last line of {files.log}: {tail}")},
             **common)  # fmt: skip
 
-    def cancel(self, provider_job_id: str) -> None:
+    def stop(self, provider_job_id: str) -> None:
         """Ends the run's process group; a run this process started is reaped in the background."""
         pid = self.pid(provider_job_id)
         unsloth.stop(pid)
@@ -145,12 +201,3 @@ class LocalTrainer:
         if reaper is not None:
             reaper.join(timeout)
         return self.exit_statuses.get(pid)
-
-    def run_facts(self, job_id: str) -> dict[str, Any]:
-        """What the run reported when it started and finished (device, backend, runtime, tokens, parameters)."""
-        records, _ = unsloth.read_progress(self.files(job_id).log)
-        facts: dict[str, Any] = {}
-        for r in records:
-            if r.get("event") in ("started", "finished"):
-                facts |= {k: v for k, v in r.items() if k != "event"} | {f"{r['event']}_at": r.get("time")}
-        return facts

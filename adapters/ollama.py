@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jinja2
 import ollama
 
-from domain.errors import InvalidInput, NotFound
-from domain.local_training import CHAT_TEMPLATES
+from domain.errors import InvalidInput, NotFound, RuleViolation
+from domain.local_training import CHAT_TEMPLATES, LocalTrainingConfig
 
 # Ollama's Go templates, one per family (see Ollama's Modelfile and template docs)
 GO_TEMPLATES = {
@@ -143,3 +144,21 @@ def delete_model(client: ollama.Client, name: str) -> None:
         if e.status_code == 404:
             raise NotFound(f"Ollama has no model {name!r}: list them with `ft-cli list-ollama-models`.") from None
         raise
+
+
+class OllamaPublisher:
+    """Publishes a local run's export to an Ollama server for the job service (application/job_runs.py):
+    Ollama's own errors become one clear RuleViolation each."""
+
+    def publish(self, artifacts: str, config: LocalTrainingConfig, name: str, *, host: str, api_key: str | None,
+                system: str | None, base: str | None) -> tuple[str, dict[str, str]]:  # fmt: skip
+        """Uploads the export and creates `name`; returns the chat family and the blobs' digests."""
+        export = Export.find(artifacts, config.export)
+        try:
+            published = publish(client(host, api_key), name, export, config.chat_template, system=system, base=base)
+        except ollama.ResponseError as e:
+            raise RuleViolation(f"Ollama at {host} refused to create {name!r}: {e.error}.") from None
+        except (ConnectionError, OSError, httpx.HTTPError) as e:
+            raise RuleViolation(f"Ollama is not reachable at {host} ({type(e).__name__}): start it (`ollama serve`) "
+                                "or give its address with --host / OLLAMA_HOST.") from None  # fmt: skip
+        return family_of(config.chat_template), published.digests

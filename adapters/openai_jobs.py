@@ -6,7 +6,8 @@ OPENAI_ORG_ID, or Azure's AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and
 OPENAI_API_VERSION. The key lives only in the client: it is never part of a
 reading, an error message or a `repr`.
 
-Provider errors become `ProviderError` with a kind the callers act on:
+It implements the training-provider port (domain/training_provider.py). Provider errors
+become `ProviderError` with a kind the callers act on:
 `transient` (429, 5xx, network: keep the job and retry later), `refused`
 (403 training_not_available), `auth`, `rejected` (400) and `not_found`.
 """
@@ -22,7 +23,13 @@ from typing import Any
 
 import openai
 
-from domain.jobs import JOB_METADATA_KEY, ProviderJob
+from domain.errors import InvalidInput, RuleViolation
+from domain.jobs import JOB_METADATA_KEY, FineTuningJob, JobSpec, ProviderJob
+from domain.shipped_prices import FINE_TUNABLE_SNAPSHOTS
+from domain.training_provider import JobData, ProviderError, UploadRecorder
+
+#: OpenAI's own API (the SDK's default base URL), where base model names are checked before a job is recorded
+OPENAI_URL = "https://api.openai.com/v1"
 
 #: OpenAI's wording of the 2026 wind-down of self-serve fine-tuning, in plain words for users
 REFUSAL_HELP = (
@@ -43,19 +50,6 @@ def scrub(text: str, secret: str | None = None) -> str:
     if secret:
         text = text.replace(secret, "[key hidden]")
     return _KEY_LIKE.sub("[key hidden]", text)
-
-
-class ProviderError(Exception):
-    def __init__(self, kind: str, message: str, *, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.status = status
-        self.code = code
-
-    @property
-    def transient(self) -> bool:
-        return self.kind == "transient"
 
 
 @dataclass(frozen=True)
@@ -89,7 +83,12 @@ class OpenAISettings:
         """Where requests go, without the key."""
         if self.azure_endpoint:
             return f"Azure OpenAI at {self.azure_endpoint} (api-version {self.api_version})"
-        return f"{self.base_url or 'https://api.openai.com/v1'}"
+        return f"{self.base_url or OPENAI_URL}"
+
+    @property
+    def is_openai(self) -> bool:
+        """OpenAI's own API, not Azure or a compatible provider at another base URL."""
+        return not self.azure_endpoint and (self.base_url or OPENAI_URL).rstrip("/") == OPENAI_URL
 
     @staticmethod
     def missing_key_message() -> str:
@@ -153,9 +152,10 @@ def _event(e: Any) -> dict[str, Any]:
 
 
 class OpenAIFineTuning:
-    """The provider port for OpenAI's fine-tuning API."""
+    """The training-provider port for OpenAI's fine-tuning API (and Azure's, and compatible providers')."""
 
     name = "openai"
+    minimum_examples_apply = True
 
     def __init__(self, settings: OpenAISettings | None = None) -> None:
         self.settings = settings or OpenAISettings.from_env()
@@ -174,6 +174,63 @@ class OpenAIFineTuning:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    # ------------------------------------------------------------------ the port
+
+    def describe(self) -> str:
+        return self.settings.describe()
+
+    def check_base_model(self, base_model: str) -> None:
+        """OpenAI itself takes only its dated snapshots (and `ft:` models, to train further): other names are
+        refused before anything is recorded. Azure and compatible providers have their own names: they decide."""
+        if not self.settings.is_openai or base_model.startswith("ft:") or base_model in FINE_TUNABLE_SNAPSHOTS:
+            return
+        dated = re.compile(re.escape(base_model) + r"-\d{4}(-\d\d-\d\d)?")  # gpt-4o-mini -> gpt-4o-mini-2024-07-18
+        dated = [s for s in FINE_TUNABLE_SNAPSHOTS if re.fullmatch(dated, s)]
+        use = f"use {dated[0]}" if dated else "use one of " + ", ".join(FINE_TUNABLE_SNAPSHOTS)
+        raise InvalidInput(f"{base_model} is not a fine-tunable snapshot at OpenAI: {use} (or an ft: model to "
+                           "train it further).")
+
+    def check_runnable(self, spec: JobSpec) -> None:
+        """Any job that passed the spec's rules can be sent; the provider checks the rest."""
+
+    def check_ready(self) -> None:
+        if not self.settings.configured:
+            raise RuleViolation(self.settings.missing_key_message())
+
+    def submit(self, job: FineTuningJob, data: JobData, record_upload: UploadRecorder) -> ProviderJob:
+        files = dict(job.files)
+        for role, source in (("training", job.training), ("validation", job.validation)):
+            if source is None or role in files:
+                continue
+            content = data(role)
+            name = f"{job.job_id}-{role}.jsonl"
+            uploaded = self.upload(name, content)
+            record_upload({"role": role, "id": uploaded["id"], "name": name, "size": len(content)})
+            files[role] = uploaded["id"]
+        # A create whose reply was lost left a job at the provider: find it before creating another.
+        return self.find_job(job.job_id) or self.create_job(
+            job_id=job.job_id, model=job.base_model, training_file=files["training"],
+            validation_file=files.get("validation"), suffix=job.suffix, seed=job.seed, metadata=job.metadata,
+            method=job.method, hyperparameters=job.hyperparameters,
+        )  # fmt: skip
+
+    def read(self, job: FineTuningJob) -> ProviderJob:
+        return self.retrieve(job.provider_job_id or "", job.seen_events)
+
+    def cancel(self, job: FineTuningJob) -> ProviderJob:
+        try:
+            self.cancel_job(job.provider_job_id or "")
+        except ProviderError as e:
+            if e.kind != "rejected":  # rejected: it finished meanwhile, and the reading says how
+                raise
+        return self.read(job)
+
+    def run_facts(self, job: FineTuningJob) -> dict[str, Any]:
+        return {}  # the provider reports what it trained in the job's reading
+
+    def parameter_count(self, base_model: str) -> int | None:
+        return None  # hosted models do not say
 
     # ------------------------------------------------------------------- files
 
@@ -207,7 +264,7 @@ class OpenAIFineTuning:
         found = [j for j in page.data if (j.metadata or {}).get(JOB_METADATA_KEY) == job_id]
         return self._reading(found[0], []) if found else None
 
-    def read(self, provider_job_id: str, seen: set[str] | frozenset[str] = frozenset()) -> ProviderJob:
+    def retrieve(self, provider_job_id: str, seen: set[str] | frozenset[str] = frozenset()) -> ProviderJob:
         """The job now, with the events not in `seen` (oldest first)."""
         with self._translated(f"Reading job {provider_job_id}"):
             job = self.client.fine_tuning.jobs.retrieve(provider_job_id)
@@ -219,7 +276,7 @@ class OpenAIFineTuning:
                 fresh.append(_event(e))
         return self._reading(job, list(reversed(fresh)))
 
-    def cancel(self, provider_job_id: str) -> None:
+    def cancel_job(self, provider_job_id: str) -> None:
         with self._translated(f"Cancelling job {provider_job_id}"):
             self.client.fine_tuning.jobs.cancel(provider_job_id)
 
@@ -240,9 +297,9 @@ class OpenAIFineTuning:
         with self._translated(f"Listing checkpoints of {provider_job_id}"):
             return [c.model_dump(mode="json") for c in self.client.fine_tuning.jobs.checkpoints.list(provider_job_id)]
 
-    def delete_model(self, model: str) -> bool:
+    def delete_model(self, model: str) -> None:
         with self._translated(f"Deleting {model}"):
-            return bool(self.client.models.delete(model).deleted)
+            self.client.models.delete(model)
 
     @staticmethod
     def _reading(job: Any, events: list[dict[str, Any]]) -> ProviderJob:

@@ -14,7 +14,7 @@ import hashlib
 import importlib.util
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -121,3 +121,16 @@ def count_chat(messages: Iterable[Mapping[str, Any]], encoding: tiktoken.Encodin
                 if key == "name":
                     total += TOKENS_PER_NAME
     return total
+
+
+class ChatTokens:
+    """Token counting as the job planner asks for it (application/job_kinds.py's TokenCounting)."""
+
+    @staticmethod
+    def encoding_for(model: str) -> str:
+        return encoding_name_for(model)
+
+    @staticmethod
+    def counter(encoding: str) -> Callable[[Any], int]:
+        found = get_encoding(encoding)
+        return lambda messages: count_chat(messages, found)

@@ -42,7 +42,8 @@ from projections.registry import get_version
 if TYPE_CHECKING:  # the job service, its providers and the token counter load when first used (ft-cli start-up)
     from adapters.local_jobs import LocalTrainer
     from adapters.openai_jobs import OpenAISettings
-    from api.jobs import JobPoller, JobService
+    from application.job_runs import JobPoller, JobService
+    from application.live_evaluations import LiveEvaluations
 
 #: serialises `db init` across processes on PostgreSQL
 SCHEMA_LOCK_KEY = zlib.crc32(b"ft-lifecycle:schema")
@@ -368,21 +369,47 @@ class Runtime:
         return compare_runs(b, evaluation_predictions(self.db, base), c, evaluation_predictions(self.db, candidate),
                             roi=roi)  # fmt: skip
 
+    @property
+    def live_evaluations(self) -> LiveEvaluations:
+        """Live evaluation with the `openai` SDK's chat client, built on first use (the SDK loads only then)."""
+        from adapters.chat_endpoint import OpenAIChat
+        from application.live_evaluations import LiveEvaluations
+
+        return LiveEvaluations(self.evaluations, self.ledger, self.db, connect=OpenAIChat, dataset=self.dataset,
+                               current=lambda: self.engine.reach(self.engine.log.head()),
+                               reach=self.engine.reach)  # fmt: skip
+
     # ------------------------------------------------------ fine-tuning jobs
 
     @property
     def job_service(self) -> JobService:
+        """The job service with its providers, built on first use (the SDKs load only then)."""
         if self._job_service is None:
+            from adapters import tokens
+            from adapters.local_jobs import LocalTrainer
+            from adapters.ollama import OllamaPublisher
             from adapters.openai_jobs import OpenAIFineTuning, OpenAISettings
-            from api.jobs import JobService
+            from application.job_kinds import HostedTraining, LocalTraining, TrainingData
+            from application.job_runs import JobService, no_lock
 
-            settings = self.openai_settings or OpenAISettings.from_env()
+            data = TrainingData(self._export_split, tokens.ChatTokens())
+            openai_jobs = OpenAIFineTuning(self.openai_settings or OpenAISettings.from_env())
+            local = self.local_trainer or LocalTrainer()
+            kinds = {
+                "openai": HostedTraining(openai_jobs, data, self.ledger),
+                "local": LocalTraining(local, data, self.ledger, self.jobs, self.db,
+                                       hardware_name=os.environ.get("FT_LOCAL_HARDWARE", "CPU")),
+            }  # fmt: skip
             self._job_service = JobService(
-                jobs=self.jobs, registry=self.registry, ledger=self.ledger, db=self.db, export=self._export_split,
-                provider=lambda: OpenAIFineTuning(settings), local=self.local_trainer,
-                local_hardware=os.environ.get("FT_LOCAL_HARDWARE", "CPU"),
+                jobs=self.jobs, registry=self.registry, ledger=self.ledger, db=self.db, kinds=kinds,
+                export=self._export_split, publisher=OllamaPublisher(),
+                job_lock=self._job_lock if isinstance(self.db, PostgresDatabase) else no_lock,
             )  # fmt: skip
         return self._job_service
+
+    def _job_lock(self, job_id: str) -> AbstractContextManager[None]:
+        """Submitting one job is serialised across processes (PostgreSQL: an advisory lock on its id)."""
+        return self.db.advisory_lock(zlib.crc32(("job:" + job_id).encode()))
 
     def _export_split(self, dataset_id: str, split: str) -> tuple[bytes, dict[str, Any]]:
         self.engine.reach(self.engine.log.head())  # a dataset built a moment ago is in the projection
@@ -390,7 +417,7 @@ class Runtime:
 
     def start_polling_jobs(self, interval: float) -> None:
         if self._poller is None:
-            from api.jobs import JobPoller
+            from application.job_runs import JobPoller
 
             self._poller = JobPoller(self.job_service, self.db, interval=interval)
             self._poller.start()

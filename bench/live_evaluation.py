@@ -16,7 +16,6 @@ from typing import Any
 
 import openai
 
-from api.evaluation_runs import run_live
 from api.runtime import Runtime
 from sandbox.server import SandboxServer
 
@@ -48,8 +47,9 @@ def run(tmp: Path) -> dict[str, Any]:
                                   prompts))  # fmt: skip
                 direct = time.perf_counter() - started
                 started = time.perf_counter()
-                run_live(rt, model="support-bot", endpoint=sandbox.base_url, dataset_id="tickets", split="all",
-                         concurrency=concurrency, evaluation_id=f"bench-c{concurrency}", actor="bench")  # fmt: skip
+                rt.live_evaluations.run(model="support-bot", endpoint=sandbox.base_url, dataset_id="tickets",
+                                        split="all", concurrency=concurrency, evaluation_id=f"bench-c{concurrency}",
+                                        actor="bench")  # fmt: skip
                 ours = time.perf_counter() - started
                 results["by_concurrency"][str(concurrency)] = {
                     "ours_per_s": N / ours, "direct_per_s": N / direct, "ratio": direct / ours,

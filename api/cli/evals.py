@@ -225,7 +225,6 @@ def run_evaluation(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from api.evaluation_runs import run_live
     from api.settings import endpoints_from_env, pick_endpoint
 
     # The CLI runs as the user, with the user's own keys: a URL is taken as it is, with --api-key-env's key
@@ -239,7 +238,7 @@ def run_evaluation(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), disable=as_json, console=out.rich,
     ) as bar:  # fmt: skip
         task = bar.add_task(f"Evaluating {model}", total=None)
-        result = run_live(rt, model=model, endpoint=url, dataset_id=dataset, split=split, api_key=key,
+        result = rt.live_evaluations.run(model=model, endpoint=url, dataset_id=dataset, split=split, api_key=key,
                           concurrency=concurrency, evaluation_id=evaluation_id, model_type=model_type, modes=mode,
                           actor=actor, progress=lambda n, total: bar.update(task, completed=n, total=total),
                           endpoint_name=name)  # fmt: skip

@@ -31,8 +31,9 @@ from domain.jobs import TERMINAL, JobStatus
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from api.jobs import Outcome, Plan
     from api.runtime import Runtime
+    from application.job_kinds import Plan
+    from application.job_runs import Outcome
 
 commands = Commands()
 
@@ -189,7 +190,7 @@ def create_openai_job(
         if not yes:
             if not sys.stdin.isatty():
                 raise fail("no terminal to confirm the estimated cost: pass --yes to create the job from a script")
-            if not typer.confirm(f"Create the job at {rt.job_service.provider.settings.describe()}?"):
+            if not typer.confirm(f"Create the job at {rt.job_service.provider(plan.spec.provider).describe()}?"):
                 raise fail("cancelled: nothing was recorded")
         outcome = rt.job_service.create(plan, actor=actor, reason=reason)
         if as_json or not ended(outcome):  # an ended job gets its one-line reason instead

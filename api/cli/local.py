@@ -75,7 +75,8 @@ def create_local_job(
             show_outcome(rt, outcome, as_json)
     fail_if_ended(outcome)
     if not as_json:
-        out.print(f"Its log: {rt.job_service.local.files(plan.spec.job_id).log}. Follow it with "
+        log = rt.job_service.provider("local").files(plan.spec.job_id).log  # type: ignore[attr-defined]
+        out.print(f"Its log: {log}. Follow it with "
                   f"`ft-cli jobs watch {plan.spec.job_id}`.")  # fmt: skip
 
 
@@ -97,7 +98,7 @@ def estimate_training_time_command(
 
     with opened(database_url) as rt:
         service = rt.job_service
-        service.local_hardware = hardware_named(hardware).name
+        service.kinds["local"].hardware_name = hardware_named(hardware).name  # type: ignore[attr-defined]
         config = LocalTrainingConfig.validate(base_model=base_model, epochs=None if max_steps else (epochs or 1),
                                               max_steps=max_steps, batch_size=batch_size,
                                               gradient_accumulation=gradient_accumulation)  # fmt: skip
@@ -141,7 +142,7 @@ def publish_to_ollama(
         found = pick_endpoint(endpoints, host or "ollama", field="--host", kind="ollama")
         url, key = found.base_url, found.key
     with opened(database_url, fresh=False) as rt:
-        outcome = rt.job_service.publish_to_ollama(job_id, name, actor=actor, host=url, api_key=key, system=system,
+        outcome = rt.job_service.publish(job_id, name, actor=actor, host=url, api_key=key, system=system,
                                                    base=base)  # fmt: skip
         job = job_row(rt, outcome.job.job_id)
     if as_json:

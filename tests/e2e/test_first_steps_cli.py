@@ -97,7 +97,7 @@ def test_gpt_3_5_turbo_0125_is_priced_at_its_shipped_training_price(runtime: Run
 def test_the_http_api_refuses_an_undated_model_name_at_openai_too(runtime: Runtime, tmp_path: Path) -> None:
     file = chat_file(tmp_path / "train.jsonl", 12)
     app = create_app(Settings(database_url=runtime.config.url, read_wait_seconds=0.3, poll_jobs=False), runtime)
-    runtime.job_service.provider.settings = OpenAISettings(api_key=SECRET_KEY)
+    runtime.job_service.provider().settings = OpenAISettings(api_key=SECRET_KEY)
     head = runtime.engine.log.head()
     with TestClient(app) as client:
         r = client.post("/v1/jobs", json={"base_model": "gpt-4o-mini", "training_file": str(file)})

@@ -266,7 +266,7 @@ def test_a_create_whose_reply_was_lost_is_found_again_instead_of_created_twice(
     job = create(api, dataset_id="billing-v1")
     assert job["status"] == "created"
     # The provider created it after all (the reply was lost): the job carries our id in its metadata.
-    provider = runtime.job_service.provider
+    provider = runtime.job_service.provider()
     provider.create_job(job_id=job["job_id"], model=BASE, training_file=job["files"]["training"],
                         validation_file=None, suffix="billing", seed=None, metadata={}, method="supervised",
                         hyperparameters={})  # fmt: skip
@@ -297,7 +297,7 @@ def test_no_api_key_appears_in_events_logs_or_responses(
     assert stored and all(SECRET_KEY.encode() not in n.state for n in stored)
     assert all(SECRET_KEY not in t for t in texts)
     assert caplog.records and SECRET_KEY not in caplog.text
-    assert SECRET_KEY not in repr(runtime.job_service.provider.settings)
+    assert SECRET_KEY not in repr(runtime.job_service.provider().settings)
 
 
 def test_deleting_a_fine_tuned_model_deletes_it_at_the_provider_and_records_it_on_its_job(
@@ -340,7 +340,7 @@ def test_a_job_without_a_configured_key_is_refused_before_anything_is_recorded(
     api: TestClient, runtime: Runtime
 ) -> None:
     dataset(api)
-    runtime.job_service.provider.settings = OpenAISettings()  # no key
+    runtime.job_service.provider().settings = OpenAISettings()  # no key
     head = runtime.engine.log.head()
     r = api.post("/v1/jobs", json={"base_model": BASE, "dataset_id": "billing-v1"}, headers=ALICE)
     assert r.status_code == 409 and "set OPENAI_API_KEY" in r.json()["detail"]

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.evaluation_runs import run_live
 from api.http.app import create_app
 from api.runtime import Runtime
 from api.settings import Settings
@@ -51,7 +50,7 @@ def quality(metrics: dict) -> dict:
 
 
 def test_a_live_run_records_every_prediction_with_latency_tokens_and_cost(runtime: Runtime, stand_in: Sandbox) -> None:
-    run = run_live(runtime, model="support-bot", endpoint=stand_in.server.base_url, dataset_id="tickets",
+    run = runtime.live_evaluations.run(model="support-bot", endpoint=stand_in.server.base_url, dataset_id="tickets",
                    split="all", concurrency=8, evaluation_id="full", actor="alice")  # fmt: skip
     assert (run.total, run.predicted_before, run.predicted_now) == (N, 0, N)
     accuracy = run.metrics["exact"]["accuracy"]
@@ -64,7 +63,7 @@ def test_a_live_run_records_every_prediction_with_latency_tokens_and_cost(runtim
 def test_a_run_killed_halfway_resumes_to_exactly_the_predictions_and_metrics_of_an_uninterrupted_one(
     runtime: Runtime, stand_in: Sandbox
 ) -> None:
-    full = run_live(runtime, model="support-bot", endpoint=stand_in.server.base_url, dataset_id="tickets",
+    full = runtime.live_evaluations.run(model="support-bot", endpoint=stand_in.server.base_url, dataset_id="tickets",
                     split="all", concurrency=8, evaluation_id="full", actor="alice")  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")} | {"FT_DATABASE_URL": runtime.config.url}
     command = [FT_CLI, "run-evaluation", "support-bot", "--endpoint", stand_in.server.base_url, "--dataset",
@@ -97,11 +96,11 @@ def test_an_endpoint_that_is_down_gets_a_clear_message_and_the_run_resumes(
     endpoint = stand_in.server.base_url
     stand_in.server.stop()
     with pytest.raises(RuleViolation, match="0 of 200 predictions are recorded. Run the same command again"):
-        run_live(runtime, model="support-bot", endpoint=endpoint, dataset_id="tickets", split="all", concurrency=8,
-                 evaluation_id="down", actor="alice")  # fmt: skip
+        runtime.live_evaluations.run(model="support-bot", endpoint=endpoint, dataset_id="tickets", split="all",
+                                     concurrency=8, evaluation_id="down", actor="alice")  # fmt: skip
     stand_in.server.start()
-    run = run_live(runtime, model="support-bot", endpoint=endpoint, dataset_id="tickets", split="all", concurrency=8,
-                   evaluation_id="down", actor="alice")  # fmt: skip
+    run = runtime.live_evaluations.run(model="support-bot", endpoint=endpoint, dataset_id="tickets", split="all",
+                                       concurrency=8, evaluation_id="down", actor="alice")  # fmt: skip
     assert run.predicted_now == N and runtime.evaluation("down")["status"] == "completed"
 
 

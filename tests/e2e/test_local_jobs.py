@@ -155,7 +155,7 @@ def test_cancelling_a_local_job_ends_its_process_group(local: tuple[TestClient, 
     job = start(client, tiny_model, max_steps=1_000_000)
     r = client.post(f"/v1/jobs/{job['job_id']}/cancel", json={"reason": "too long"}, headers=ALICE)
     assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
-    status = rt.job_service.local.wait_stopped(int(job["provider_job_id"].removeprefix("pid-")))
+    status = rt.job_service.provider("local").wait_stopped(int(job["provider_job_id"].removeprefix("pid-")))
     assert status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
     assert client.get("/v1/models/tiny-adder/versions/1").json()["status"] == "FAILED"
 
@@ -258,7 +258,7 @@ def test_the_job_commands_of_the_cli_work_for_local_jobs(
     assert estimate.exit_code == 0 and json.loads(estimate.output)["method"] == "flops", estimate.output
     created = runner.invoke(app, ["create-local-job", str(tiny_model), "--dataset", "adding", "--chat-template",
                                   "chatml", "--no-load-in-4bit", "--max-steps", "1000000", "--json", *url],
-                            env={"FT_LOCAL_RUNS_DIR": str(rt.job_service.local.runs_dir)})  # fmt: skip
+                            env={"FT_LOCAL_RUNS_DIR": str(rt.job_service.provider("local").runs_dir)})  # fmt: skip
     assert created.exit_code == 0, created.output
     job = json.loads(created.output)
     assert job["provider"] == "local" and job["status"] == "running"

@@ -39,11 +39,11 @@ def test_a_job_can_be_paused_and_resumed_and_its_checkpoints_listed(
     sandbox.clock.advance(TIMING.validate + TIMING.queue + TIMING.train / 2)
     provider.pause(job)
     sandbox.clock.advance(1000)  # time spent paused does not train
-    assert provider.read(job).status == "paused"
+    assert provider.retrieve(job).status == "paused"
     provider.resume(job)
-    assert provider.read(job).status == "running"
+    assert provider.retrieve(job).status == "running"
     sandbox.clock.advance(TIMING.train)
-    done = provider.read(job)
+    done = provider.retrieve(job)
     assert done.status == "succeeded" and done.result_files
     checkpoints = provider.checkpoints(job)
     assert [c["step_number"] for c in checkpoints] == [24, 12]  # one per epoch, newest first
@@ -55,11 +55,11 @@ def test_reading_events_returns_only_new_ones_oldest_first(
 ) -> None:
     job = start(provider, tmp_path)
     sandbox.to_running()
-    first = provider.read(job).new_events
+    first = provider.retrieve(job).new_events
     assert [e["message"] for e in first[:2]] == ["Validating training file: " + sandbox.state.jobs[job].body[
         "training_file"], "Files validated, moving job to queued state"]  # fmt: skip
     sandbox.to_finished()
-    rest = provider.read(job, {e["id"] for e in first}).new_events
+    rest = provider.retrieve(job, {e["id"] for e in first}).new_events
     assert rest and not {e["id"] for e in rest} & {e["id"] for e in first}
     assert rest[-1]["message"] == "The job has successfully completed"
 
@@ -83,7 +83,7 @@ def test_azure_openai_settings_reach_the_same_api_under_its_own_paths(
         "AZURE_OPENAI_ENDPOINT": sandbox.server.root_url, "AZURE_OPENAI_API_KEY": SECRET_KEY,
         "OPENAI_API_VERSION": "2025-04-01-preview"}))  # fmt: skip
     job = start(azure, tmp_path)
-    assert azure.read(job).status == "validating_files"
+    assert azure.retrieve(job).status == "validating_files"
     assert ("POST", "/openai/fine_tuning/jobs") in sandbox.state.requests
     assert "Azure OpenAI" in azure.settings.describe() and SECRET_KEY not in azure.settings.describe()
 
@@ -94,10 +94,10 @@ def test_provider_errors_are_sorted_into_what_callers_do_next(
     job = start(provider, tmp_path)
     sandbox.fault(503, times=3, method="GET")
     with pytest.raises(ProviderError) as transient:
-        provider.read(job)
+        provider.retrieve(job)
     assert transient.value.kind == "transient" and transient.value.status == 503
     with pytest.raises(ProviderError) as missing:
-        provider.read("ftjob-nope")
+        provider.retrieve("ftjob-nope")
     assert missing.value.kind == "not_found"
     with pytest.raises(ProviderError) as rejected:
         provider.create_job(job_id="j", model="gpt-2", training_file="file-x", validation_file=None, suffix=None,
@@ -108,4 +108,4 @@ def test_provider_errors_are_sorted_into_what_callers_do_next(
         start(provider, tmp_path, "job-2")
     assert refused.value.kind == "refused" and "6 January 2027" in refused.value.message
     with pytest.raises(ProviderError, match="No provider key is configured"):
-        OpenAIFineTuning(OpenAISettings()).read(job)
+        OpenAIFineTuning(OpenAISettings()).retrieve(job)

@@ -12,8 +12,7 @@ from pydantic import ValidationError
 
 from adapters.local_jobs import LocalTrainer
 from adapters.outbound import check_url
-from adapters.paths import inside
-from api.jobs import data_file
+from adapters.paths import data_file, inside
 from api.settings import Settings, endpoints_from_env, settings_error_message
 from domain.errors import InvalidInput
 from domain.local_training import LocalTrainingConfig

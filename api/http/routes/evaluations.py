@@ -7,7 +7,6 @@ from uuid import uuid4
 
 from fastapi import APIRouter, Path, Query, status
 
-from api.evaluation_runs import run_live
 from api.http.deps import CommandDep, ReaderDep, SettingsDep, decode_cursor, encode_cursor, read
 from api.http.responses import COMMAND, READ, errors
 from api.http.schemas.common import Name
@@ -43,8 +42,8 @@ async def evaluate(body: EvaluationIn, cmd: CommandDep,
                                "evaluation takes predictions.")  # fmt: skip
         endpoint = settings.endpoint(body.endpoint, field="endpoint")  # a name, never a client's URL
         evaluation_id = body.evaluation_id or "live-" + uuid4().hex[:12]
-        await read(run_live, cmd.runtime, model=body.model, endpoint=endpoint.chat_url, dataset_id=body.dataset_id,
-                   split=body.split, api_key=endpoint.key, concurrency=body.concurrency,
+        await read(cmd.runtime.live_evaluations.run, model=body.model, endpoint=endpoint.chat_url,
+                   dataset_id=body.dataset_id, split=body.split, api_key=endpoint.key, concurrency=body.concurrency,
                    evaluation_id=evaluation_id, model_type=body.model_type, modes=body.modes,
                    actor=cmd.actor, endpoint_name=body.endpoint)  # fmt: skip
         return EvaluationOut(**await read(cmd.runtime.evaluation, evaluation_id))

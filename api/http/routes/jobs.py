@@ -14,12 +14,13 @@ from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from adapters.paths import within
 from api.http.deps import CommandDep, ReaderDep, SettingsDep, decode_cursor, encode_cursor, read
 from api.http.responses import COMMAND, READ, errors
 from api.http.schemas.common import Name
 from api.http.schemas.jobs import CancelIn, EstimateOut, JobEventOut, JobIn, JobOut, JobPage, ModelDeletedOut, PublishIn
-from api.jobs import Outcome, ProviderRefused
 from api.runtime import Runtime
+from application.job_runs import Outcome, ProviderRefused
 from domain.errors import InvalidInput, NotFound
 from projections.jobs import get_job, job_for_model, list_jobs
 
@@ -57,7 +58,7 @@ async def create_job(body: JobIn, cmd: CommandDep, settings: SettingsDep) -> Any
     runtime = cmd.runtime
     fields = body.model_dump(exclude={"dry_run", "reason", "hyperparameters"}, exclude_none=True)
     fields["hyperparameters"] = body.hyperparameters.model_dump(exclude_none=True)
-    plan = await read(runtime.job_service.plan, **fields, data_dir=settings.data_dir)
+    plan = await read(runtime.job_service.plan, **fields, resolve=within(settings.data_dir))
     if body.dry_run:
         estimate = EstimateOut(**plan.estimate.as_dict(), examples=plan.spec.training.examples, warnings=plan.warnings)
         return JSONResponse(estimate.model_dump(mode="json"), status_code=200)
@@ -134,7 +135,7 @@ async def publish(job_id: JobId, body: PublishIn, cmd: CommandDep, settings: Set
         raise InvalidInput("host is not taken over HTTP: give endpoint, the name of an Ollama endpoint configured "
                            "on the server (FT_ENDPOINTS; `ollama` is OLLAMA_HOST).")  # fmt: skip
     endpoint = settings.endpoint(body.endpoint, field="endpoint", kind="ollama")
-    outcome = await run_in_threadpool(cmd.runtime.job_service.publish_to_ollama, job_id, body.name, actor=cmd.actor,
+    outcome = await run_in_threadpool(cmd.runtime.job_service.publish, job_id, body.name, actor=cmd.actor,
                                       host=endpoint.base_url, api_key=endpoint.key, system=body.system,
                                       base=body.base)  # fmt: skip
     return await read(_job_out, cmd.runtime, outcome.job.job_id, outcome)
