@@ -31,8 +31,8 @@ from domain.training_provider import JobData, ProviderError, UploadRecorder
 TRAINING_PACKAGES = ("torch", "transformers", "peft", "trl", "datasets")
 
 
-def default_runs_dir() -> Path:
-    return Path(os.environ.get("FT_LOCAL_RUNS_DIR", ".ft/runs"))
+#: where runs go unless the settings say (FT_LOCAL_RUNS_DIR)
+DEFAULT_RUNS_DIR = Path(".ft/runs")
 
 
 def _event(record: dict[str, Any]) -> dict[str, Any]:
@@ -63,7 +63,7 @@ class LocalTrainer:
 
     def __init__(self, runs_dir: Path | None = None, *, python: str | None = None,
                  env: dict[str, str] | None = None) -> None:  # fmt: skip
-        self.runs_dir = runs_dir or default_runs_dir()
+        self.runs_dir = runs_dir or DEFAULT_RUNS_DIR
         self.python = python
         self.env = env or {}
         self.exit_statuses: dict[int, int] = {}

@@ -1,9 +1,9 @@
 """OpenAI fine-tuning through the official `openai` SDK (which sends through httpx2).
 
 The same API is served by OpenAI, Azure OpenAI and OpenAI-compatible providers,
-so the client is built from settings: OPENAI_API_KEY, OPENAI_BASE_URL and
-OPENAI_ORG_ID, or Azure's AZURE_OPENAI_ENDPOINT, AZURE_OPENAI_API_KEY and
-OPENAI_API_VERSION. The key lives only in the client: it is never part of a
+so the client is built from settings (api/settings.py reads them: OPENAI_API_KEY,
+OPENAI_BASE_URL and OPENAI_ORG_ID, or Azure's AZURE_OPENAI_ENDPOINT,
+AZURE_OPENAI_API_KEY and OPENAI_API_VERSION). The key lives only in the client: it is never part of a
 reading, an error message or a `repr`.
 
 It implements the training-provider port (domain/training_provider.py). Provider errors
@@ -14,9 +14,8 @@ become `ProviderError` with a kind the callers act on:
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,19 +60,6 @@ class OpenAISettings:
     api_version: str | None = None
     timeout: float = 60.0
     max_retries: int = 2
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> OpenAISettings:
-        env = os.environ if env is None else env
-        azure = env.get("AZURE_OPENAI_ENDPOINT") or None
-        values: dict[str, Any] = {
-            "api_key": (env.get("AZURE_OPENAI_API_KEY") if azure else None) or env.get("OPENAI_API_KEY") or None,
-            "base_url": env.get("OPENAI_BASE_URL") or None,
-            "organization": env.get("OPENAI_ORG_ID") or None,
-            "azure_endpoint": azure,
-            "api_version": env.get("OPENAI_API_VERSION") or None,
-        }
-        return cls(**(values | overrides))
 
     @property
     def configured(self) -> bool:
@@ -158,7 +144,7 @@ class OpenAIFineTuning:
     minimum_examples_apply = True
 
     def __init__(self, settings: OpenAISettings | None = None) -> None:
-        self.settings = settings or OpenAISettings.from_env()
+        self.settings = settings or OpenAISettings()
         self._client: openai.OpenAI | None = None
 
     def _translated(self, what: str) -> Any:

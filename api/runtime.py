@@ -3,7 +3,6 @@ projection engine and idempotency keys. The HTTP app and the CLI both use it."""
 
 from __future__ import annotations
 
-import os
 import threading
 import zlib
 from contextlib import AbstractContextManager, nullcontext
@@ -42,6 +41,7 @@ from projections.registry import get_version
 if TYPE_CHECKING:  # the job service, its providers and the token counter load when first used (ft-cli start-up)
     from adapters.local_jobs import LocalTrainer
     from adapters.openai_jobs import OpenAISettings
+    from api.settings import ProviderSettings
     from application.job_runs import JobPoller, JobService
     from application.live_evaluations import LiveEvaluations
 
@@ -79,7 +79,10 @@ class Runtime:
     events_db: Database
     #: projections that schema creation rebuilt (their table layout had changed)
     rebuilt: list[RebuildReport] = field(default_factory=list)
-    #: where fine-tuning jobs go; from OPENAI_* / AZURE_OPENAI_* unless given
+    #: where jobs go and local runs run (OPENAI_*, AZURE_OPENAI_*, FT_LOCAL_*); read from the environment
+    #: when first needed, unless given
+    providers: ProviderSettings | None = None
+    #: where fine-tuning jobs go, overriding `providers` (tests, the demo's sandbox)
     openai_settings: OpenAISettings | None = None
     #: where local jobs run (FT_LOCAL_RUNS_DIR, default .ft/runs) unless given
     local_trainer: LocalTrainer | None = None
@@ -97,6 +100,7 @@ class Runtime:
         openai_settings: OpenAISettings | None = None,
         local_trainer: LocalTrainer | None = None,
         pool_timeout: float | None = None,
+        providers: ProviderSettings | None = None,
     ) -> Runtime:
         """Opens the store. The schema is created here only on SQLite (one embedded
         file, zero setup); PostgreSQL workers start with table creation off."""
@@ -119,8 +123,8 @@ class Runtime:
                 event_log = EventLog(registry, db.dialect, None if events_db is db else events_db)
                 engine = ProjectionEngine(db, event_log, default_projections())
                 runtime = cls(config, registry, ledger, ab, datasets, jobs, evaluations, db, engine,
-                              IdempotencyStore(events_db), events_db, openai_settings=openai_settings,
-                              local_trainer=local_trainer)  # fmt: skip
+                              IdempotencyStore(events_db), events_db, providers=providers,
+                              openai_settings=openai_settings, local_trainer=local_trainer)  # fmt: skip
                 if create_schema:
                     runtime.rebuilt = runtime._create_schema()
                     ledger.seed_catalog()
@@ -388,17 +392,19 @@ class Runtime:
             from adapters import tokens
             from adapters.local_jobs import LocalTrainer
             from adapters.ollama import OllamaPublisher
-            from adapters.openai_jobs import OpenAIFineTuning, OpenAISettings
+            from adapters.openai_jobs import OpenAIFineTuning
+            from api.settings import ProviderSettings
             from application.job_kinds import HostedTraining, LocalTraining, TrainingData
             from application.job_runs import JobService, no_lock
 
+            providers = self.providers = self.providers or ProviderSettings()
             data = TrainingData(self._export_split, tokens.ChatTokens())
-            openai_jobs = OpenAIFineTuning(self.openai_settings or OpenAISettings.from_env())
-            local = self.local_trainer or LocalTrainer()
+            openai_jobs = OpenAIFineTuning(self.openai_settings or providers.openai())
+            local = self.local_trainer or LocalTrainer(providers.local_runs_dir)
             kinds = {
                 "openai": HostedTraining(openai_jobs, data, self.ledger),
                 "local": LocalTraining(local, data, self.ledger, self.jobs, self.db,
-                                       hardware_name=os.environ.get("FT_LOCAL_HARDWARE", "CPU")),
+                                       hardware_name=providers.local_hardware),
             }  # fmt: skip
             self._job_service = JobService(
                 jobs=self.jobs, registry=self.registry, ledger=self.ledger, db=self.db, kinds=kinds,

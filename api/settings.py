@@ -1,14 +1,18 @@
-"""All configuration, from FT_* environment variables, validated once at start-up."""
+"""All configuration, from environment variables, validated once at start-up.
+
+`Settings` is the server's: FT_* variables, and the providers' own (OPENAI_*, AZURE_OPENAI_*,
+OLLAMA_*), named as their SDKs name them. `ProviderSettings`, the part the CLI needs too (where
+jobs, live evaluations and publishing go, and where local runs run), is its base class, so the
+CLI reads the same variables with the same checks without the server's rules."""
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, field_validator, model_validator
@@ -18,6 +22,9 @@ from adapters import outbound
 from adapters.idempotency import DEFAULT_LEASE_SECONDS
 from adapters.store import DEFAULT_DATABASE_URL, DEFAULT_POOL_TIMEOUT, parse_database_url
 from domain.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from adapters.openai_jobs import OpenAISettings
 
 MIN_TOKEN_LENGTH = 16
 
@@ -96,15 +103,6 @@ class Endpoint(BaseModel):
 _ENDPOINTS = TypeAdapter(dict[str, Endpoint])
 
 
-def implicit_endpoints(env: Mapping[str, str]) -> dict[str, Endpoint]:
-    """`openai` from OPENAI_BASE_URL/OPENAI_API_KEY and `ollama` from OLLAMA_HOST/OLLAMA_API_KEY, as the
-    SDKs read them."""
-    return {
-        "openai": Endpoint(base_url=env.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_URL,
-                           api_key=env.get("OPENAI_API_KEY") or None),  # fmt: skip
-        "ollama": Endpoint(base_url=env.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST, kind="ollama",
-                           api_key=env.get("OLLAMA_API_KEY") or None),  # fmt: skip
-    }
 
 
 def _check_names(endpoints: dict[str, Endpoint]) -> dict[str, Endpoint]:
@@ -115,10 +113,9 @@ def _check_names(endpoints: dict[str, Endpoint]) -> dict[str, Endpoint]:
     return endpoints
 
 
-def endpoints_from_env(env: Mapping[str, str] | None = None) -> dict[str, Endpoint]:
+def endpoints_from_env() -> dict[str, Endpoint]:
     """Every configured endpoint (FT_ENDPOINTS over the implicit ones), for the CLI, which has no Settings."""
-    env = os.environ if env is None else env
-    return implicit_endpoints(env) | _check_names(_ENDPOINTS.validate_json(env.get("FT_ENDPOINTS") or "{}"))
+    return ProviderSettings().outbound_endpoints
 
 
 def pick_endpoint(endpoints: Mapping[str, Endpoint], name: str, *, field: str, kind: str | None = None) -> Endpoint:
@@ -136,8 +133,112 @@ def pick_endpoint(endpoints: Mapping[str, Endpoint], name: str, *, field: str, k
     )  # fmt: skip
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FT_", extra="ignore")
+def _url(name: str, value: str | None) -> str | None:
+    """An http(s) URL with a host, or None for an empty variable."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{name} {value!r} is not an http(s) URL with a host, such as https://host/v1")
+    return value
+
+
+class ProviderSettings(BaseSettings):
+    """Where fine-tuning jobs, live evaluations and publishing go, and where local runs run."""
+
+    model_config = SettingsConfigDict(env_prefix="FT_", extra="ignore", populate_by_name=True)
+
+    openai_api_key: SecretStr | None = Field(None, validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, validation_alias="OPENAI_BASE_URL")
+    openai_org_id: str | None = Field(None, validation_alias="OPENAI_ORG_ID")
+    openai_api_version: str | None = Field(None, validation_alias="OPENAI_API_VERSION")
+    azure_openai_endpoint: str | None = Field(None, validation_alias="AZURE_OPENAI_ENDPOINT")
+    azure_openai_api_key: SecretStr | None = Field(None, validation_alias="AZURE_OPENAI_API_KEY")
+    ollama_host: str = Field(DEFAULT_OLLAMA_HOST, validation_alias="OLLAMA_HOST")
+    ollama_api_key: SecretStr | None = Field(None, validation_alias="OLLAMA_API_KEY")
+    local_runs_dir: Path = Field(Path(".ft/runs"), description="where local runs keep script, data, log, export")
+    local_hardware: str = Field("CPU", description="the hardware local runs' time is estimated for")
+    endpoints: dict[str, Endpoint] = Field(
+        default_factory=dict,
+        description="outbound endpoints by name, as JSON {name: {base_url, api_key, kind: openai|ollama}}; "
+        "`openai` (OPENAI_BASE_URL, OPENAI_API_KEY) and `ollama` (OLLAMA_HOST) exist unless given here",
+    )
+
+    @field_validator("openai_base_url", "azure_openai_endpoint", mode="before")
+    @classmethod
+    def _valid_urls(cls, value: str | None, info: Any) -> str | None:
+        return _url(info.field_name.upper(), value)
+
+    @field_validator("ollama_host", mode="before")
+    @classmethod
+    def _valid_ollama_host(cls, value: str | None) -> str:
+        if value is None or not str(value).strip():
+            return DEFAULT_OLLAMA_HOST
+        value = str(value).strip()  # host:port, as the ollama client allows
+        return _url("OLLAMA_HOST", value if "://" in value else "http://" + value) or DEFAULT_OLLAMA_HOST
+
+    @field_validator("openai_org_id", "openai_api_version", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator("openai_api_key", "azure_openai_api_key", "ollama_api_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("local_hardware")
+    @classmethod
+    def _known_hardware(cls, value: str) -> str:
+        from domain.errors import DomainError
+        from domain.training_time import hardware
+
+        try:
+            return hardware(value).name
+        except DomainError as e:
+            raise ValueError(f"FT_LOCAL_HARDWARE: {e.detail}") from None
+
+    @field_validator("endpoints")
+    @classmethod
+    def _valid_endpoint_names(cls, value: dict[str, Endpoint]) -> dict[str, Endpoint]:
+        return _check_names(value)
+
+    @model_validator(mode="after")
+    def _azure_needs_a_version(self) -> ProviderSettings:
+        if self.azure_openai_endpoint and not self.openai_api_version:
+            raise ValueError("AZURE_OPENAI_ENDPOINT is set without OPENAI_API_VERSION: set it too (for example "
+                             "2025-04-01-preview), or unset AZURE_OPENAI_ENDPOINT to use OpenAI.")  # fmt: skip
+        return self
+
+    def openai(self) -> OpenAISettings:
+        """Where fine-tuning jobs go: Azure OpenAI when its endpoint is set, else OpenAI or the provider at
+        OPENAI_BASE_URL."""
+        from adapters.openai_jobs import OpenAISettings  # the SDK loads only for jobs
+
+        key = (self.azure_openai_api_key if self.azure_openai_endpoint else None) or self.openai_api_key
+        return OpenAISettings(api_key=key.get_secret_value() if key else None, base_url=self.openai_base_url,
+                              organization=self.openai_org_id, azure_endpoint=self.azure_openai_endpoint,
+                              api_version=self.openai_api_version)  # fmt: skip
+
+    @property
+    def implicit_endpoints(self) -> dict[str, Endpoint]:
+        """`openai` from OPENAI_BASE_URL/OPENAI_API_KEY and `ollama` from OLLAMA_HOST/OLLAMA_API_KEY, as the
+        SDKs read them."""
+        return {
+            "openai": Endpoint(base_url=self.openai_base_url or DEFAULT_OPENAI_URL, api_key=self.openai_api_key),
+            "ollama": Endpoint(base_url=self.ollama_host, kind="ollama", api_key=self.ollama_api_key),
+        }
+
+    @cached_property
+    def outbound_endpoints(self) -> dict[str, Endpoint]:
+        return self.implicit_endpoints | self.endpoints
+
+
+class Settings(ProviderSettings):
+    """The server's settings: FT_* variables, and the providers' (ProviderSettings)."""
+
+    model_config = SettingsConfigDict(env_prefix="FT_", extra="ignore", populate_by_name=True)
 
     database_url: str = Field(DEFAULT_DATABASE_URL, description="sqlite:///PATH or postgresql://user:pass@host:port/db")
     api_tokens: str = Field("", description="name:token pairs, comma-separated; when set, every /v1 call needs one")
@@ -176,22 +277,12 @@ class Settings(BaseSettings):
         5.0, gt=0, le=3600, description="seconds between job polls (each job backs off on provider trouble)"
     )
 
-    endpoints: dict[str, Endpoint] = Field(
-        default_factory=dict,
-        description="outbound endpoints by name, as JSON {name: {base_url, api_key, kind: openai|ollama}}; "
-        "`openai` (OPENAI_BASE_URL, OPENAI_API_KEY) and `ollama` (OLLAMA_HOST) exist unless given here",
-    )
     allow_private_endpoints: bool = Field(
         False, description="let outbound calls reach loopback and private addresses (development and tests)"
     )
     data_dir: Path = Field(
         Path(".ft/files"), description="the folder the server opens files from on a client's behalf"
     )
-
-    @field_validator("endpoints")
-    @classmethod
-    def _valid_endpoint_names(cls, value: dict[str, Endpoint]) -> dict[str, Endpoint]:
-        return _check_names(value)
 
     @field_validator("database_url")
     @classmethod
@@ -212,19 +303,11 @@ class Settings(BaseSettings):
                 f"Refusing to serve on {self.host} without authentication: set FT_API_TOKENS=name:token,... "
                 "(or FT_ALLOW_ANONYMOUS_REMOTE=true on a trusted network), or bind to 127.0.0.1."
             )
-        try:  # the implicit endpoints come from the SDKs' variables: a bad one stops the start too
-            implicit_endpoints(os.environ)
-        except ValueError as e:
-            raise ValueError(f"OPENAI_BASE_URL or OLLAMA_HOST: {settings_error_message(e)}") from None
         return self
 
     @cached_property
     def tokens(self) -> dict[str, str]:
         return parse_tokens(self.api_tokens)
-
-    @cached_property
-    def outbound_endpoints(self) -> dict[str, Endpoint]:
-        return implicit_endpoints(os.environ) | self.endpoints
 
     def endpoint(self, name: str, *, field: str, kind: str | None = None) -> Endpoint:
         """A configured endpoint by name, its URL checked by the one outbound rule."""
@@ -246,6 +329,7 @@ def settings_error_message(exc: Exception) -> str:
         for e in errors():
             where = ".".join(str(p) for p in e.get("loc", ()))
             msg = str(e.get("msg", "")).removeprefix("Value error, ")
-            lines.append(f"FT_{where.upper()}: {msg}" if where and not msg.startswith("FT_") else msg)
+            named = where.isupper() or msg.startswith(("FT_", where.upper()))  # a provider's own name, or said
+            lines.append(f"FT_{where.upper()}: {msg}" if where and not named else msg)
         return "; ".join(lines)
     return str(exc)

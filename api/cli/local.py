@@ -3,7 +3,6 @@ its time estimate, and publishing the result to Ollama."""
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any
 
 import typer
@@ -132,15 +131,9 @@ def publish_to_ollama(
     database_url: DbOpt = None,
 ) -> None:
     """Publish a local job's export to Ollama (blobs by digest, then create); the job records the name."""
-    from api.settings import endpoints_from_env, pick_endpoint
+    from api.cli.ollama import ollama_target
 
-    # The CLI runs as the user: a configured name is looked up, anything else is Ollama's address as the
-    # `ollama` client takes it (with the user's own OLLAMA_API_KEY).
-    endpoints = endpoints_from_env()
-    url, key = host, os.environ.get("OLLAMA_API_KEY")
-    if host is None or host in endpoints:
-        found = pick_endpoint(endpoints, host or "ollama", field="--host", kind="ollama")
-        url, key = found.base_url, found.key
+    url, key = ollama_target(host)
     with opened(database_url, fresh=False) as rt:
         outcome = rt.job_service.publish(job_id, name, actor=actor, host=url, api_key=key, system=system,
                                                    base=base)  # fmt: skip

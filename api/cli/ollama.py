@@ -3,7 +3,6 @@ and the models an Ollama server has."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -111,13 +110,29 @@ def create_ollama_script(
         out.print("Note: a LoRA Modelfile needs the base model Ollama has: replace BASE_MODEL_IN_OLLAMA in FROM.")
 
 
+def ollama_target(host: str | None) -> tuple[str, str | None]:
+    """Ollama's URL and key for --host. The CLI runs as the user: a configured endpoint's name (none: the
+    `ollama` endpoint, from OLLAMA_HOST) gives that endpoint; anything else is Ollama's address as the
+    `ollama` client takes it, with the user's own OLLAMA_API_KEY."""
+    from api.settings import ProviderSettings, pick_endpoint
+
+    providers = ProviderSettings()
+    endpoints = providers.outbound_endpoints
+    if host is None or host in endpoints:
+        found = pick_endpoint(endpoints, host or "ollama", field="--host", kind="ollama")
+        return found.base_url, found.key
+    return host, providers.ollama_api_key.get_secret_value() if providers.ollama_api_key else None
+
+
 def _ollama_client(host: str | None) -> Any:
-    import ollama
+    from adapters import ollama as ollama_adapter
 
-    return ollama.Client(host=host or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434")
+    return ollama_adapter.client(*ollama_target(host))
 
 
-OllamaHostOpt = Annotated[str | None, typer.Option("--host", help="Ollama's URL (default OLLAMA_HOST)")]
+OllamaHostOpt = Annotated[
+    str | None, typer.Option("--host", help="Ollama's URL, or a configured Ollama endpoint (default OLLAMA_HOST)")
+]
 
 
 @commands.command("list")
@@ -149,5 +164,5 @@ def _ollama_call(call: Any, host: str | None) -> Any:
     try:
         return call()
     except (httpx.HTTPError, ConnectionError, OSError):
-        where = host or os.environ.get("OLLAMA_HOST") or "http://127.0.0.1:11434"
+        where = ollama_target(host)[0]
         raise fail(f"Ollama is not reachable at {where}: start it (`ollama serve`) or give --host.") from None

@@ -92,7 +92,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        opened = runtime or Runtime.open(settings.database_url, pool_timeout=settings.db_pool_timeout)
+        opened = runtime or Runtime.open(settings.database_url, pool_timeout=settings.db_pool_timeout,
+                                         providers=settings)  # fmt: skip
         app.state.runtime = opened
         try:
             opened.engine.catch_up()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapters.openai_jobs import OpenAIFineTuning, OpenAISettings, ProviderError
+from api.settings import ProviderSettings
 from tests.support.openai_sandbox import SECRET_KEY, TIMING, Sandbox, chat_file, running_sandbox
 
 
@@ -79,9 +80,9 @@ def test_jobs_are_listed_with_a_cursor_and_found_by_our_job_id(
 def test_azure_openai_settings_reach_the_same_api_under_its_own_paths(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    azure = OpenAIFineTuning(OpenAISettings.from_env({
-        "AZURE_OPENAI_ENDPOINT": sandbox.server.root_url, "AZURE_OPENAI_API_KEY": SECRET_KEY,
-        "OPENAI_API_VERSION": "2025-04-01-preview"}))  # fmt: skip
+    azure = OpenAIFineTuning(ProviderSettings(
+        azure_openai_endpoint=sandbox.server.root_url, azure_openai_api_key=SECRET_KEY,
+        openai_api_version="2025-04-01-preview").openai())  # fmt: skip
     job = start(azure, tmp_path)
     assert azure.retrieve(job).status == "validating_files"
     assert ("POST", "/openai/fine_tuning/jobs") in sandbox.state.requests
