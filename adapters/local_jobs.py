@@ -23,7 +23,8 @@ from typing import Any
 from adapters import unsloth
 from adapters.paths import inside
 from domain.errors import DomainError, InvalidInput, RuleViolation
-from domain.jobs import FineTuningJob, JobSpec, JobStatus, ProviderJob
+from domain.job_specs import JobSpec, JobStatus, ProviderJob
+from domain.jobs import FineTuningJob
 from domain.local_training import LocalTrainingConfig
 from domain.training_provider import JobData, ProviderError, UploadRecorder
 

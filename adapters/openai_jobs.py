@@ -23,7 +23,8 @@ from typing import Any
 import openai
 
 from domain.errors import InvalidInput, RuleViolation
-from domain.jobs import JOB_METADATA_KEY, FineTuningJob, JobSpec, ProviderJob
+from domain.job_specs import JOB_METADATA_KEY, JobSpec, ProviderJob
+from domain.jobs import FineTuningJob
 from domain.shipped_prices import FINE_TUNABLE_SNAPSHOTS
 from domain.training_provider import JobData, ProviderError, UploadRecorder
 

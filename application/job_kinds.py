@@ -22,7 +22,8 @@ from typing import Any, Protocol
 from application.jobs import Jobs
 from application.ledger import CostLedger
 from domain.errors import InvalidInput
-from domain.jobs import CostEstimate, FineTuningJob, JobSpec, TrainingSource
+from domain.job_specs import CostEstimate, JobSpec, TrainingSource
+from domain.jobs import FineTuningJob
 from domain.local_training import LocalTrainingConfig
 from domain.training_files import check_training_file, estimate_cost
 from domain.training_provider import TrainingProvider

@@ -29,7 +29,8 @@ from application.ledger import CostLedger
 from application.registry import Registry
 from domain.costs import training_job_id
 from domain.errors import DomainError, InvalidInput, NotFound, RuleViolation
-from domain.jobs import PROVIDERS, TERMINAL, FineTuningJob, JobStatus
+from domain.job_specs import PROVIDERS, TERMINAL, JobStatus
+from domain.jobs import FineTuningJob
 from domain.local_training import LocalTrainingConfig
 from domain.registry import VersionStatus
 from domain.training_provider import ProviderError, TrainingProvider

@@ -12,7 +12,8 @@ from eventsourcing.persistence import IntegrityError
 
 from application.base import FtApplication, Recorded, validate_actor
 from domain.errors import NotFound, RuleViolation
-from domain.jobs import CostEstimate, FineTuningJob, JobSpec, job_stream_id, validate_job_id
+from domain.job_specs import CostEstimate, JobSpec, job_stream_id, validate_job_id
+from domain.jobs import FineTuningJob
 from domain.values import validate_reason
 
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.datasets import OPENAI_MIN, check_example, default_epochs, token_limit
-from domain.jobs import CostEstimate
+from domain.job_specs import CostEstimate
 from domain.pricing import PER_MILLION, Price
 
 Counter = Callable[[list[dict[str, str]]], int]

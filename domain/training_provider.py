@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from domain.jobs import FineTuningJob, JobSpec, ProviderJob
+from domain.job_specs import JobSpec, ProviderJob
+from domain.jobs import FineTuningJob
 
 #: the bytes of one of a job's data files again, by role ("training", "validation")
 JobData = Callable[[str], bytes]

@@ -6,7 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from domain.jobs import TERMINAL, FineTuningJob, JobStatus
+from domain.job_specs import TERMINAL, JobStatus
+from domain.jobs import FineTuningJob
 from projections.database import Cursor, Database
 from projections.engine import LoggedEvent, Projection
 from projections.rows import Upserts, format_ts, to_json

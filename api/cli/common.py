@@ -204,6 +204,20 @@ def opened(database_url: str | None, *, fresh: bool = True, **options: Any) -> I
         runtime.close()
 
 
+def ollama_target(host: str | None) -> tuple[str, str | None]:
+    """Ollama's URL and key for --host. The CLI runs as the user: a configured endpoint's name (none: the
+    `ollama` endpoint, from OLLAMA_HOST) gives that endpoint; anything else is Ollama's address as the
+    `ollama` client takes it, with the user's own OLLAMA_API_KEY."""
+    from api.settings import ProviderSettings, pick_endpoint
+
+    providers = ProviderSettings()
+    endpoints = providers.outbound_endpoints
+    if host is None or host in endpoints:
+        found = pick_endpoint(endpoints, host or "ollama", field="--host", kind="ollama")
+        return found.base_url, found.key
+    return host, providers.ollama_api_key.get_secret_value() if providers.ollama_api_key else None
+
+
 # ------------------------------------------------------------------ output
 
 

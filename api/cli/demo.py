@@ -9,7 +9,7 @@ import typer
 
 from api.cli.common import ActorOpt, Commands, DbOpt, JsonOpt, fail, out, print_json
 from api.cli.jobs import cost_text, job_row
-from domain.jobs import JobStatus
+from domain.job_specs import JobStatus
 
 commands = Commands()
 

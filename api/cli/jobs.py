@@ -26,7 +26,7 @@ from api.cli.common import (
     table,
 )
 from domain.errors import DomainError, NotFound
-from domain.jobs import TERMINAL, JobStatus
+from domain.job_specs import TERMINAL, JobStatus
 
 if TYPE_CHECKING:
     from rich.table import Table

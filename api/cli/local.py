@@ -7,7 +7,18 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import DEFAULT_ACTOR, ActorOpt, Commands, DbOpt, JsonOpt, ReasonOpt, opened, out, print_json
+from api.cli.common import (
+    DEFAULT_ACTOR,
+    ActorOpt,
+    Commands,
+    DbOpt,
+    JsonOpt,
+    ReasonOpt,
+    ollama_target,
+    opened,
+    out,
+    print_json,
+)
 from api.cli.jobs import JobIdArg, ended, fail_if_ended, job_row, show_outcome
 
 commands = Commands()
@@ -131,8 +142,6 @@ def publish_to_ollama(
     database_url: DbOpt = None,
 ) -> None:
     """Publish a local job's export to Ollama (blobs by digest, then create); the job records the name."""
-    from api.cli.ollama import ollama_target
-
     url, key = ollama_target(host)
     with opened(database_url, fresh=False) as rt:
         outcome = rt.job_service.publish(job_id, name, actor=actor, host=url, api_key=key, system=system,

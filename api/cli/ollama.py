@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.common import Commands, JsonOpt, fail, out, print_json, table
+from api.cli.common import Commands, JsonOpt, fail, ollama_target, out, print_json, table
 from api.cli.local import (
     ExportOpt,
     FourBitOpt,
@@ -108,20 +108,6 @@ def create_ollama_script(
         )
     if base:
         out.print("Note: a LoRA Modelfile needs the base model Ollama has: replace BASE_MODEL_IN_OLLAMA in FROM.")
-
-
-def ollama_target(host: str | None) -> tuple[str, str | None]:
-    """Ollama's URL and key for --host. The CLI runs as the user: a configured endpoint's name (none: the
-    `ollama` endpoint, from OLLAMA_HOST) gives that endpoint; anything else is Ollama's address as the
-    `ollama` client takes it, with the user's own OLLAMA_API_KEY."""
-    from api.settings import ProviderSettings, pick_endpoint
-
-    providers = ProviderSettings()
-    endpoints = providers.outbound_endpoints
-    if host is None or host in endpoints:
-        found = pick_endpoint(endpoints, host or "ollama", field="--host", kind="ollama")
-        return found.base_url, found.key
-    return host, providers.ollama_api_key.get_secret_value() if providers.ollama_api_key else None
 
 
 def _ollama_client(host: str | None) -> Any:

@@ -15,7 +15,8 @@ from api.runtime import Runtime
 from application.job_kinds import HostedTraining, TrainingData
 from application.job_runs import JobService, ProviderRefused
 from domain.errors import RuleViolation
-from domain.jobs import FineTuningJob, JobSpec, ProviderJob
+from domain.job_specs import JobSpec, ProviderJob
+from domain.jobs import FineTuningJob
 from domain.registry import VersionStatus
 from domain.training_provider import JobData, ProviderError, TrainingProvider, UploadRecorder
 from projections.costs import job_cost

@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 
 from domain.errors import InvalidInput, RuleViolation
-from domain.jobs import CostEstimate, FineTuningJob, Hyperparameters, JobSpec, ProviderJob, TrainingSource
+from domain.job_specs import CostEstimate, Hyperparameters, JobSpec, ProviderJob, TrainingSource
+from domain.jobs import FineTuningJob
 from domain.pricing import Price
 from domain.training_files import check_training_file, estimate_cost
 

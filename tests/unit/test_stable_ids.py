@@ -18,7 +18,7 @@ from domain.evaluations import PredictionBatch, evaluation_stream_id
 from domain.examples import ExampleBatch, rating_stream_id
 from domain.ids import FT_NAMESPACE, stable_id
 from domain.inference import InferenceBatch
-from domain.jobs import job_stream_id
+from domain.job_specs import job_stream_id
 from domain.pricing import CATALOG_ID
 from domain.registry import model_id
 
