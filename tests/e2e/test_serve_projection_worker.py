@@ -12,7 +12,7 @@ import httpx2
 import psutil
 
 from tests.support.postgres_server import free_port
-from tests.support.server import process_until_ready
+from tests.support.server import UVICORN_READY, process_until_ready
 
 
 def test_serve_projects_in_a_worker_process_that_dies_with_the_server(database_url: str) -> None:
@@ -22,8 +22,8 @@ def test_serve_projects_in_a_worker_process_that_dies_with_the_server(database_u
     env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")}
     env |= {"FT_DATABASE_URL": database_url, "PYTHONUNBUFFERED": "1", "FT_READ_WAIT_SECONDS": "60"}
     cmd = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    # the worker shares the server's stderr: its first line says it follows the store
-    with process_until_ready(cmd, ready="Following", env=env):
+    # the worker shares the server's stderr: its first line says it follows the store; the server's, that it serves
+    with process_until_ready(cmd, ready=("Following", UVICORN_READY), env=env):
         [server] = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == cmd]
         [worker] = server.children()
         assert "projections" in worker.cmdline() and str(server.pid) in worker.cmdline()

@@ -17,10 +17,11 @@ UVICORN_READY = "Application startup complete"
 
 @contextmanager
 def process_until_ready(
-    cmd: list[str], *, ready: str, env: dict[str, str], timeout: float = 120,
+    cmd: list[str], *, ready: str | tuple[str, ...], env: dict[str, str], timeout: float = 120,
     started: list[subprocess.Popen[str]] | None = None,
 ) -> Iterator[list[str]]:  # fmt: skip
-    """Starts `cmd` and returns once it prints `ready` on stderr: no polling, no sleeping.
+    """Starts `cmd` and returns once it has printed `ready` on stderr (every one of them, in any order, when
+    `ready` is a tuple: a server and its worker process share stderr): no polling, no sleeping.
     Yields the lines it has printed on stderr so far (the list grows as it prints).
     `started` receives the process (for tests that kill it)."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -37,12 +38,14 @@ def process_until_ready(
         lines.put(None)
 
     threading.Thread(target=pump, daemon=True).start()
+    waiting = [ready] if isinstance(ready, str) else list(ready)
     try:
         while True:
             line = lines.get(timeout=timeout)
             if line is None:
                 raise RuntimeError(f"{cmd[0]} exited before it was ready:\n" + "".join(log[-40:]))
-            if ready in line:
+            waiting = [r for r in waiting if r not in line]
+            if not waiting:
                 break
         yield log
     finally:
