@@ -1,5 +1,8 @@
 """The projection engine: builds read models from the notification log.
 
+(Long on purpose: batching, savepoints, quarantine, rebuild and catch-up share one lock protocol
+on the tracking row, and read correctly only side by side.)
+
 A projection is a few tables plus a tracking row (name, position) in the same
 database as the events. The engine reads the log in batches and commits the view
 changes and the new position in one transaction, so a crash neither skips nor

@@ -1,6 +1,9 @@
 """A local sandbox that speaks OpenAI's fine-tuning API: files, jobs, events,
 checkpoints and models, for tests and for trying the lifecycle without an account.
 
+(Long on purpose: it mirrors one provider API, whose state machine and routes are checked
+against each other by reading them together.)
+
 It is stateful and behaves like the real service, on a shorter clock: a job
 goes validating_files -> queued -> running -> succeeded, emitting events and
 step metrics on the way; a bad file fails it (`invalid_n_examples` under 10
