@@ -36,8 +36,8 @@ def run(tmp: Path) -> dict[str, Any]:
         rt.collect_examples(_examples(), actor="bench")
         rt.build_dataset(actor="bench", dataset_id="tickets", train_ratio=0.5, seed=1)
         with SandboxServer() as sandbox:
-            sandbox.state.chat_answers = {e["prompt"]: e["response"] for e in _examples()}
-            sandbox.state.chat_delay = MODEL_DELAY
+            sandbox.state.chat.answers = {e["prompt"]: e["response"] for e in _examples()}
+            sandbox.state.chat.delay = MODEL_DELAY
             prompts = [[{"role": "user", "content": e["prompt"]}] for e in _examples()]
             client = openai.OpenAI(base_url=sandbox.base_url, api_key="bench", max_retries=2)
             for concurrency in (1, 8, 32):

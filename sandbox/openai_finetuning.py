@@ -33,6 +33,7 @@ from fastapi.responses import JSONResponse, Response
 
 from adapters import tokens
 from domain.datasets import default_epochs
+from sandbox.chat_completions import ChatSettings, chat_router
 
 FINE_TUNABLE = (
     "gpt-4.1-2025-04-14", "gpt-4.1-mini-2025-04-14", "gpt-4.1-nano-2025-04-14", "gpt-4o-2024-08-06",
@@ -58,6 +59,8 @@ class Fault:
     path: str | None
     times: int
     code: str | None = None
+    #: seconds sent as Retry-After; without, `retry-after-ms: 20` (the SDK then retries at once)
+    retry_after: float | None = None
 
 
 @dataclass
@@ -95,16 +98,8 @@ class SandboxState:
         self.refuse_training = refuse_training
         #: when set, other keys get OpenAI's 401, which quotes part of the key
         self.valid_keys: set[str] | None = None
-        # Chat completions, for evaluation runs: the answer each prompt gets from a model that knows it, and
-        # the share of prompts each model knows (decided by a hash of model and prompt: deterministic).
-        self.chat_answers: dict[str, str] = {}
-        self.chat_accuracy: dict[str, float] = {}
-        self.chat_delay: float = 0.0
-        #: after this many chat requests, requests wait for `chat_release` (a test stops a run halfway)
-        self.chat_pause_after: int | None = None
-        self.chat_paused = threading.Event()
-        self.chat_release = threading.Event()
-        self.chat_requests = 0
+        #: model calls (chat completions): what they answer, and how they misbehave on purpose
+        self.chat = ChatSettings()
         self.files: dict[str, dict[str, Any]] = {}
         self.contents: dict[str, bytes] = {}
         self.jobs: dict[str, SandboxJob] = {}
@@ -396,31 +391,6 @@ def _router(state: SandboxState) -> APIRouter:
         base = [{"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "system"} for m in FINE_TUNABLE]
         return {"object": "list", "data": base + list(state.models.values())}
 
-    @r.post("/chat/completions")
-    def chat(body: dict[str, Any]) -> Any:
-        model, messages = body.get("model"), body.get("messages")
-        if not isinstance(model, str) or not isinstance(messages, list) or not messages:
-            return _error(400, "model and messages are required.", param="messages")
-        with state.lock:
-            state.chat_requests += 1
-            pause = state.chat_pause_after is not None and state.chat_requests > state.chat_pause_after
-        if pause:
-            state.chat_paused.set()
-            state.chat_release.wait(timeout=60)
-        if state.chat_delay:
-            time.sleep(state.chat_delay)  # a model takes time to answer
-        prompt = str(messages[-1].get("content", ""))
-        known = int(hashlib.sha256(f"{model}:{prompt}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        answer = state.chat_answers.get(prompt) if known < state.chat_accuracy.get(model, 1.0) else None
-        answer = answer or "I am not sure."
-        encoding = tokens.get_encoding("o200k_base")
-        usage = {"prompt_tokens": tokens.count_chat(messages, encoding),
-                 "completion_tokens": tokens.count_text(answer, encoding)}  # fmt: skip
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        return {"id": state.new_id("chatcmpl-", model), "object": "chat.completion", "created": int(state.clock()),
-                "model": model, "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
-                                             "finish_reason": "stop"}], "usage": usage}  # fmt: skip
-
     @r.delete("/models/{model:path}")
     def delete_model(model: str) -> Any:
         with state.lock:
@@ -432,39 +402,57 @@ def _router(state: SandboxState) -> APIRouter:
     return r
 
 
+class AuthAndFaults:
+    """Checks the key and serves queued faults before a request reaches the API. A plain ASGI middleware, so
+    a streamed answer passes through untouched, and a stream that breaks breaks the connection too."""
+
+    def __init__(self, app: Any, state: SandboxState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not scope["path"].startswith("/_sandbox"):
+            refused = self.refusal(Request(scope))
+            if refused is not None:
+                return await refused(scope, receive, send)
+        await self.app(scope, receive, send)
+
+    def refusal(self, request: Request) -> JSONResponse | None:
+        state, path = self.state, request.url.path
+        key = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        key = key or request.headers.get("api-key", "")
+        if not key:
+            return _error(401, "You didn't provide an API key.", type_="invalid_request_error")
+        if state.valid_keys is not None and key not in state.valid_keys:
+            shown = f"{key[:6]}{'*' * max(0, len(key) - 10)}{key[-4:]}"
+            return _error(401, f"Incorrect API key provided: {shown}. You can find your API key at "
+                          "https://platform.openai.com/account/api-keys.", code="invalid_api_key")  # fmt: skip
+        with state.lock:
+            state.requests.append((request.method, path))
+            fault = state.take_fault(request.method, path)
+        if fault is None:
+            return None
+        return _error(fault.status, f"Sandbox fault: {fault.status}", code=fault.code,
+                      type_="requests" if fault.status == 429 else "server_error",
+                      headers={"retry-after-ms": "20"} if fault.retry_after is None
+                      else {"retry-after": f"{fault.retry_after:g}"})  # fmt: skip
+
+
 def create_sandbox_app(state: SandboxState | None = None) -> FastAPI:
     state = state or SandboxState()
     app = FastAPI(title="ft-lifecycle OpenAI fine-tuning sandbox", docs_url=None, redoc_url=None)
     app.state.sandbox = state
 
-    @app.middleware("http")
-    async def auth_and_faults(request: Request, call_next: Any) -> Any:
-        path = request.url.path
-        if not path.startswith("/_sandbox"):
-            key = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            key = key or request.headers.get("api-key", "")
-            if not key:
-                return _error(401, "You didn't provide an API key.", type_="invalid_request_error")
-            if state.valid_keys is not None and key not in state.valid_keys:
-                shown = f"{key[:6]}{'*' * max(0, len(key) - 10)}{key[-4:]}"
-                return _error(401, f"Incorrect API key provided: {shown}. You can find your API key at "
-                              "https://platform.openai.com/account/api-keys.", code="invalid_api_key")  # fmt: skip
-            with state.lock:
-                state.requests.append((request.method, path))
-                fault = state.take_fault(request.method, path)
-            if fault is not None:
-                return _error(fault.status, f"Sandbox fault: {fault.status}", code=fault.code,
-                              type_="requests" if fault.status == 429 else "server_error",
-                              headers={"retry-after-ms": "20"})  # fmt: skip
-        return await call_next(request)
+    app.add_middleware(AuthAndFaults, state=state)
 
     @app.post("/_sandbox/faults")
     async def add_fault(request: Request) -> Any:
-        """Queues a fault: {"status": 429, "times": 1, "method": "GET", "path": "/fine_tuning/jobs/..."}."""
+        """Queues a fault: {"status": 429, "times": 1, "method": "GET", "path": "/fine_tuning/jobs/...",
+        "retry_after": 1}."""
         body = await request.json()
         with state.lock:
             state.faults.append(Fault(int(body["status"]), body.get("method"), body.get("path"),
-                                      int(body.get("times", 1)), body.get("code")))  # fmt: skip
+                                      int(body.get("times", 1)), body.get("code"),
+                                      body.get("retry_after")))  # fmt: skip
         return {"queued": len(state.faults)}
 
     @app.post("/_sandbox/settings")
@@ -475,6 +463,8 @@ def create_sandbox_app(state: SandboxState | None = None) -> FastAPI:
                 state.refuse_training = bool(body["refuse_training"])
             return {"refuse_training": state.refuse_training}
 
-    app.include_router(_router(state), prefix="/v1")
-    app.include_router(_router(state), prefix="/openai")  # Azure OpenAI's layout
+    chat = chat_router(state.chat, lock=state.lock, new_id=state.new_id, clock=state.clock)
+    for prefix in ("/v1", "/openai"):  # OpenAI's layout and Azure OpenAI's
+        app.include_router(_router(state), prefix=prefix)
+        app.include_router(chat, prefix=prefix)
     return app

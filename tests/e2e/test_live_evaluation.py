@@ -38,8 +38,8 @@ def examples() -> list[dict]:
 @pytest.fixture
 def stand_in(runtime: Runtime) -> Iterator[Sandbox]:
     with running_sandbox() as sandbox:
-        sandbox.state.chat_answers = {e["prompt"]: e["response"] for e in examples()}
-        sandbox.state.chat_accuracy = {"support-bot": 0.9}
+        sandbox.state.chat.answers = {e["prompt"]: e["response"] for e in examples()}
+        sandbox.state.chat.accuracy = {"support-bot": 0.9}
         runtime.collect_examples(examples(), actor="alice")
         runtime.build_dataset(actor="alice", dataset_id="tickets", train_ratio=0.5, seed=1)
         yield sandbox
@@ -55,7 +55,7 @@ def test_a_live_run_records_every_prediction_with_latency_tokens_and_cost(runtim
     assert (run.total, run.predicted_before, run.predicted_now) == (N, 0, N)
     accuracy = run.metrics["exact"]["accuracy"]
     assert 0.8 < accuracy < 1.0 and run.metrics["latency"]["p95_ms"] > 0
-    assert stand_in.state.chat_requests == N
+    assert stand_in.state.chat.requests == N
     evaluation = runtime.evaluation("full")
     assert evaluation["status"] == "completed" and evaluation["source"]["endpoint"] == stand_in.server.base_url
 
@@ -68,16 +68,16 @@ def test_a_run_killed_halfway_resumes_to_exactly_the_predictions_and_metrics_of_
     env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")} | {"FT_DATABASE_URL": runtime.config.url}
     command = [FT_CLI, "run-evaluation", "support-bot", "--endpoint", stand_in.server.base_url, "--dataset",
                "tickets", "--split", "all", "--concurrency", "8", "--evaluation-id", "halfway", "--json"]  # fmt: skip
-    stand_in.state.chat_requests = 0
-    stand_in.state.chat_pause_after = N // 2
+    stand_in.state.chat.requests = 0
+    stand_in.state.chat.pause_after = N // 2
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        assert stand_in.state.chat_paused.wait(timeout=120), "the run never reached the halfway point"
+        assert stand_in.state.chat.paused.wait(timeout=120), "the run never reached the halfway point"
         first.send_signal(signal.SIGKILL)  # killed halfway, in the middle of requests
         first.wait(timeout=30)
     finally:
-        stand_in.state.chat_pause_after = None
-        stand_in.state.chat_release.set()
+        stand_in.state.chat.pause_after = None
+        stand_in.state.chat.release.set()
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     resumed = json.loads(again.stdout)

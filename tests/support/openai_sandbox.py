@@ -48,8 +48,9 @@ class Sandbox:
     def to_finished(self) -> None:
         self.clock.advance(TIMING.validate + TIMING.queue + TIMING.train + 1)
 
-    def fault(self, status: int, *, times: int = 1, method: str | None = None, path: str | None = None) -> None:
-        self.state.faults.append(Fault(status, method, path, times))
+    def fault(self, status: int, *, times: int = 1, method: str | None = None, path: str | None = None,
+              retry_after: float | None = None) -> None:  # fmt: skip
+        self.state.faults.append(Fault(status, method, path, times, retry_after=retry_after))
 
     def requests_to(self, method: str, suffix: str) -> int:
         return sum(1 for m, p in self.state.requests if m == method and p.endswith(suffix))
