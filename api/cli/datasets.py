@@ -71,12 +71,11 @@ def prepare_dataset(
     _check_format(fmt)
     with opened(database_url, fresh=False) as rt:
         # Running the same command again returns the build it made and writes its files again.
-        built = rt.build_dataset(
+        built = rt.command(lambda: rt.builds.build(
             actor=actor, reason=reason, dataset_id=name, min_rating=min_rating, domain=domain, task_type=task_type,
             source=source, since=parse_time(since, "--since"), until=parse_time(until, "--until"),
             target_model=target_model, train_ratio=train_ratio, seed=seed, reuse_identical=True,
-        )  # fmt: skip
-        rt.engine.reach(built.recorded.position)
+        ))  # fmt: skip
         dataset_id = built.build.dataset_id
         files = _write_splits(rt, dataset_id, fmt, ("train", "test"), output)
     stats = built.build.stats
