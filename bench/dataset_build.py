@@ -64,7 +64,7 @@ def _build(url: str) -> dict[str, Any]:
         rt.engine.catch_up()
         projected = time.perf_counter() - started
         started = time.perf_counter()
-        built = rt.build_dataset(actor="bench", dataset_id="bench", min_rating=1)
+        built = rt.builds.build(actor="bench", dataset_id="bench", min_rating=1)
         seconds = time.perf_counter() - started
     finally:
         rt.close()

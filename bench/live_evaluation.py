@@ -34,7 +34,7 @@ def run(tmp: Path) -> dict[str, Any]:
     results: dict[str, Any] = {"examples": N, "model_delay_ms": MODEL_DELAY * 1000, "by_concurrency": {}}
     try:
         rt.collect_examples(_examples(), actor="bench")
-        rt.build_dataset(actor="bench", dataset_id="tickets", train_ratio=0.5, seed=1)
+        rt.builds.build(actor="bench", dataset_id="tickets", train_ratio=0.5, seed=1)
         with SandboxServer() as sandbox:
             sandbox.state.chat.answers = {e["prompt"]: e["response"] for e in _examples()}
             sandbox.state.chat.delay = MODEL_DELAY

@@ -55,7 +55,7 @@ def run(tmp: Path) -> dict[str, Any]:
     rt = Runtime.open(f"sqlite:///{tmp}/local.sqlite3", local_trainer=LocalTrainer(tmp / "runs", env=OFFLINE))
     try:
         rt.collect_examples(_examples(), actor="bench")
-        rt.build_dataset(actor="bench", dataset_id="adding", min_rating=4, train_ratio=0.9, seed=1)
+        rt.builds.build(actor="bench", dataset_id="adding", min_rating=4, train_ratio=0.9, seed=1)
         first = _one_run(rt, model)
         second = _one_run(rt, model)
     finally:

@@ -22,6 +22,7 @@ from api.cli.common import (
     table,
 )
 from api.cli.jsonl import import_jsonl
+from api.presenters import deploy_command
 from domain.batches import MAX_BATCH
 from domain.errors import RuleViolation
 
@@ -47,10 +48,10 @@ def setup_ab_test(
 ) -> None:
     """Create an A/B test of two models."""
     with opened(database_url, fresh=False) as rt:
-        r = rt.create_ab_test(actor=actor, reason=reason, test_id=test_id, model_a=model_a, model_b=model_b,
-                              split=split, alpha=alpha, min_samples=min_samples, match_mode=match_mode)  # fmt: skip
-        rt.engine.reach(r.recorded.position)
-        found = rt.ab_test(test_id)
+        rt.command(lambda: rt.ab_results.create(actor=actor, reason=reason, test_id=test_id, model_a=model_a,
+                                             model_b=model_b, split=split, alpha=alpha, min_samples=min_samples,
+                                             match_mode=match_mode))  # fmt: skip
+        found = rt.ab_results.get(test_id)
     c = found["config"]
     if as_json:
         return print_json({"test_id": test_id, "model_a": c.model_a, "model_b": c.model_b, "split": c.split,
@@ -94,8 +95,8 @@ def _print_ab(found: dict[str, Any], deploy: str | None = None) -> None:
 
 
 def _show_ab(rt: Runtime, test_id: str, as_json: bool) -> None:
-    found = rt.ab_test(test_id)
-    deploy = rt.deploy_command(found["statistics"]["winner_model"])
+    found = rt.ab_results.get(test_id)
+    deploy = deploy_command(rt.db, found["statistics"]["winner_model"])
     if as_json:
         return print_json({"test_id": test_id, "status": found["status"], "statistics": found["statistics"],
                            "deploy_command": deploy})  # fmt: skip
@@ -117,12 +118,11 @@ def conclude_ab_test(
     """Freeze the result over every sample recorded so far."""
     with opened(database_url, fresh=False) as rt:
         try:
-            r = rt.conclude_ab_test(test_id, actor=actor, reason=reason)
+            rt.command(lambda: rt.ab_results.conclude(test_id, actor=actor, reason=reason))
         except RuleViolation as e:
             if rt.ab.load(test_id).status == "running":
                 raise
             raise fail(f"{e.detail} See its frozen result with `ft-cli ab status {test_id}`.") from None
-        rt.engine.reach(r.recorded.position)
         _show_ab(rt, test_id, as_json)
 
 

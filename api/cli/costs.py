@@ -48,12 +48,11 @@ def record_training_cost(
     """Record a job's training cost (priced from the catalog unless --total-cost is given)."""
     when = parse_datetime(at, "--at") if at else None
     with opened(database_url, fresh=False) as rt:
-        r = rt.ledger.record_training_cost(
+        r = rt.command(lambda: rt.ledger.record_training_cost(
             actor=actor, reason=reason, at=when, job_id=job_id, model_name=model_name, base_model=base_model,
             dataset_size=dataset_size, training_tokens=training_tokens, epochs=epochs, training_hours=hours,
             total_cost=total_cost,
-        )  # fmt: skip
-        rt.engine.reach(r.recorded.position)
+        ))  # fmt: skip
     result = {"job_id": job_id, "model_name": model_name, "total_cost": r.cost.total, "cost_source": r.cost.source,
               "unit_price": r.cost.unit_price, "unit": r.cost.unit, "price_pattern": r.cost.price_pattern,
               "position": r.recorded.position}  # fmt: skip

@@ -71,12 +71,11 @@ def prepare_dataset(
     _check_format(fmt)
     with opened(database_url, fresh=False) as rt:
         # Running the same command again returns the build it made and writes its files again.
-        built = rt.build_dataset(
+        built = rt.command(lambda: rt.builds.build(
             actor=actor, reason=reason, dataset_id=name, min_rating=min_rating, domain=domain, task_type=task_type,
             source=source, since=parse_time(since, "--since"), until=parse_time(until, "--until"),
             target_model=target_model, train_ratio=train_ratio, seed=seed, reuse_identical=True,
-        )  # fmt: skip
-        rt.engine.reach(built.recorded.position)
+        ))  # fmt: skip
         dataset_id = built.build.dataset_id
         files = _write_splits(rt, dataset_id, fmt, ("train", "test"), output)
     stats = built.build.stats
@@ -105,7 +104,7 @@ def _write_splits(rt: Runtime, dataset_id: str, fmt: str, splits: tuple[str, ...
         output.mkdir(parents=True, exist_ok=True)
         for split in splits:
             path = output / f"{dataset_id}-{split}.{suffix}"
-            path.write_bytes(rt.export_dataset(dataset_id, fmt, split))
+            path.write_bytes(rt.builds.export(dataset_id, fmt, split))
             files[split] = str(path)
     except OSError as e:
         raise fail(f"cannot write to {output}: {e.strerror}") from None
@@ -126,7 +125,7 @@ def export_dataset(
     if split not in (None, "train", "test", "all"):
         raise fail(f"Unknown split {split!r}: use train, test or all.")
     with opened(database_url) as rt:
-        rt.dataset(dataset_id)  # a clear error for an unknown dataset, before any folder is made
+        rt.builds.get(dataset_id)  # a clear error for an unknown dataset, before any folder is made
         files = _write_splits(rt, dataset_id, fmt, ("train", "test") if split is None else (split,), output)
     if as_json:
         return print_json({"dataset_id": dataset_id, "format": fmt, "files": files})
@@ -152,7 +151,7 @@ def list_datasets_command(as_json: JsonOpt = False, database_url: DbOpt = None) 
 def dataset_stats(dataset_id: str, as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
     """Counts, lengths in characters and tokens, estimated training costs and warnings of a dataset."""
     with opened(database_url) as rt:
-        stats = rt.dataset(dataset_id)["stats"]
+        stats = rt.builds.get(dataset_id)["stats"]
     if as_json:
         return print_json(stats)
     table(f"Dataset {dataset_id}", ["examples", "train", "test", "rejected", "total tokens", "mean tokens", "p90"],

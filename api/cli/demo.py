@@ -68,7 +68,7 @@ def demo(
             say(f"1. The OpenAI sandbox serves {sandbox.base_url}; the store is {rt.config.display_url}.")
             collected = rt.collect_examples(_demo_examples(run), actor=actor)
             say(f"2. Collected {collected.accepted} support examples (distilled from gpt-4o), rated 3 to 5.")
-            built = rt.build_dataset(actor=actor, reason="demo", dataset_id=f"demo-{run}", min_rating=4,
+            built = rt.builds.build(actor=actor, reason="demo", dataset_id=f"demo-{run}", min_rating=4,
                                      task_type="support", train_ratio=0.8, seed=42)  # fmt: skip
             stats = built.build.stats
             say(

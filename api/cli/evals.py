@@ -76,10 +76,11 @@ def evaluate_model(
     norm = {"case": ignore_case, "whitespace": ignore_whitespace, "punctuation": ignore_punctuation}
     with opened(database_url, fresh=False) as rt:
         try:
-            done = rt.evaluate_offline(actor=actor, reason=reason, evaluation_id=evaluation_id, model=name,
-                                       model_type=model_type, predictions=rows, modes=mode or ["exact"],
-                                       normalisation=norm, cost=cost,
-                                       source={"kind": "file", "path": str(test_file.resolve())})  # fmt: skip
+            done = rt.evaluation_results.evaluate_offline(
+                actor=actor, reason=reason, evaluation_id=evaluation_id, model=name, model_type=model_type,
+                predictions=rows, modes=mode or ["exact"], normalisation=norm, cost=cost,
+                source={"kind": "file", "path": str(test_file.resolve())},
+            )  # fmt: skip
         except BatchRejected as e:
             first = e.errors[0]
             raise InvalidInput(f"Line {lines[first.index]} of {test_file}: {first.message}"
@@ -115,7 +116,7 @@ def compare_models(
     """Compare two evaluations on the same test set: accuracy, McNemar's exact test, latency, cost and ROI."""
     roi = None if training_cost is None or calls is None else {"training_cost": training_cost, "calls": calls}
     with opened(database_url) as rt:
-        result = rt.compare_evaluations(base, candidate, roi=roi)
+        result = rt.evaluation_results.compare(base, candidate, roi=roi)
     if as_json:
         return print_json(result)
     rows = []
@@ -180,9 +181,11 @@ def attach_evaluation(
 ) -> None:
     """Set a registry version's accuracy from an evaluation, linking the evaluation (one audited event)."""
     with opened(database_url) as rt:
-        accuracy, recorded = rt.attach_evaluation(evaluation_id, model, version, actor=actor, reason=reason)
+        done = rt.command(lambda: rt.evaluation_results.attach(evaluation_id, model, version, actor=actor,
+                                                               reason=reason))  # fmt: skip
+    accuracy = done.accuracy
     result = {"model": model, "version": version, "accuracy": accuracy, "evaluation_id": evaluation_id,
-              "position": recorded.position}  # fmt: skip
+              "position": done.recorded.position}  # fmt: skip
     if as_json:
         return print_json(result)
     out.print(f"{model} version {version}: accuracy {percent(accuracy)} from evaluation {evaluation_id}.")

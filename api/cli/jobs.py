@@ -62,7 +62,7 @@ def print_estimate(plan: Plan) -> None:
 def job_row(rt: Runtime, job_id: str) -> dict[str, Any]:
     from projections.jobs import get_job
 
-    rt.engine.reach(rt.engine.log.head())
+    rt.current()
     found = get_job(rt.db, job_id)
     if found is None:
         raise NotFound(f"Job {job_id!r} does not exist: list jobs with `ft-cli jobs list`.")
@@ -290,7 +290,7 @@ def list_jobs_command(
                     pending = e.detail
                 if pending:
                     notes.append(f"{job_id} not synced: {pending}")
-            rt.engine.reach(rt.engine.log.head())
+            rt.current()
         rows = list_jobs(rt.db, status=status, limit=100_000)
     if as_json:
         return print_json(rows)

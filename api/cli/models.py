@@ -50,11 +50,10 @@ def register_model(
 ) -> None:
     """Register a new version of a model (the model is created with its first version)."""
     with opened(database_url, fresh=False) as rt:
-        r = rt.register_version(  # a given cost also goes to the cost ledger
+        r = rt.command(lambda: rt.versions.register(  # a given cost also goes to the cost ledger
             name, base_model=base_model, job_id=job_id, dataset_size=dataset_size, accuracy=accuracy,
             cost=cost, training=training, actor=actor, reason=reason,
-        )  # fmt: skip
-        rt.engine.reach(r.recorded.position)
+        ))  # fmt: skip
     result = {"model": name, "version": r.number, "status": r.status.value, "position": r.recorded.position}
     if as_json:
         return print_json(result)
@@ -81,8 +80,7 @@ def list_models(as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
     )  # fmt: skip
 
 
-def _deployed_result(d: Deployed, rt: Runtime, as_json: bool, verb: str) -> None:
-    rt.engine.reach(d.recorded.position)
+def _deployed_result(d: Deployed, as_json: bool, verb: str) -> None:
     result = {"model": d.model, "version": d.number, "previous_version": d.previous, "status": "DEPLOYED",
               "position": d.recorded.position}  # fmt: skip
     if as_json:
@@ -102,7 +100,8 @@ def deploy_model(
 ) -> None:
     """Deploy a version; the version deployed before is archived."""
     with opened(database_url, fresh=False) as rt:
-        _deployed_result(rt.registry.deploy(name, version, actor=actor, reason=reason), rt, as_json, "Deployed")
+        d = rt.command(lambda: rt.registry.deploy(name, version, actor=actor, reason=reason))
+    _deployed_result(d, as_json, "Deployed")
 
 
 @commands.command("rollback", context_settings=NUMBERS_AS_ARGS)
@@ -116,7 +115,8 @@ def rollback_model(
 ) -> None:
     """Roll back to an older version: the deployed one is archived, the target deployed."""
     with opened(database_url, fresh=False) as rt:
-        _deployed_result(rt.registry.rollback(name, version, actor=actor, reason=reason), rt, as_json, "Rolled back")
+        d = rt.command(lambda: rt.registry.rollback(name, version, actor=actor, reason=reason))
+    _deployed_result(d, as_json, "Rolled back")
 
 
 @commands.command("set-status", context_settings=NUMBERS_AS_ARGS)
@@ -133,10 +133,9 @@ def set_model_status(
     from application.registry import Deployed
 
     with opened(database_url, fresh=False) as rt:
-        r = rt.registry.set_status(name, version, status, actor=actor, reason=reason)
-        if isinstance(r, Deployed):
-            return _deployed_result(r, rt, as_json, "Deployed")
-        rt.engine.reach(r.recorded.position)
+        r = rt.command(lambda: rt.registry.set_status(name, version, status, actor=actor, reason=reason))
+    if isinstance(r, Deployed):
+        return _deployed_result(r, as_json, "Deployed")
     result = {"model": name, "version": r.number, "status": r.to_status.value,
               "previous_status": r.from_status.value, "position": r.recorded.position}  # fmt: skip
     if as_json:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -17,8 +16,6 @@ from api.http.errors import ApiProblem
 from api.runtime import Runtime
 from api.settings import Settings
 from domain.values import MAX_NAME, NAME_FORBIDDEN, name_text
-
-log = logging.getLogger(__name__)
 
 ANONYMOUS = "anonymous"
 T = TypeVar("T")
@@ -68,27 +65,9 @@ class CommandContext:
     expected_version: int | None = None
 
     async def run(self, command: Callable[[], T], *, settle: bool = True) -> T:
-        """Runs a blocking command in the thread pool and, in the same hop, brings this
-        process's projections up to its events (read-your-writes for the next request).
-        With settle=False (bulk ingestion) the background follower is woken instead, and
-        readers pass `min_position`."""
-
-        def run_and_settle() -> T:
-            result = command()
-            recorded = result.recorded  # type: ignore[attr-defined]
-            if recorded is not None:
-                try:
-                    if settle:
-                        self.runtime.engine.reach(recorded.position)
-                    else:
-                        self.runtime.engine.poke()
-                except Exception as exc:
-                    # The command committed: it answers its success. The follower brings the
-                    # projections up later; a read with min_position waits for them.
-                    log.warning("projections did not catch up after a command: %s: %s", type(exc).__name__, exc)
-            return result
-
-        return await run_in_threadpool(run_and_settle)
+        """Runs a blocking command in the thread pool and, in the same hop, settles read-your-writes
+        (Runtime.command): the next request sees its events."""
+        return await run_in_threadpool(self.runtime.command, command, settle=settle)
 
 
 def parse_if_match(if_match: str | None) -> int | None:

@@ -41,7 +41,7 @@ def stand_in(runtime: Runtime) -> Iterator[Sandbox]:
         sandbox.state.chat.answers = {e["prompt"]: e["response"] for e in examples()}
         sandbox.state.chat.accuracy = {"support-bot": 0.9}
         runtime.collect_examples(examples(), actor="alice")
-        runtime.build_dataset(actor="alice", dataset_id="tickets", train_ratio=0.5, seed=1)
+        runtime.builds.build(actor="alice", dataset_id="tickets", train_ratio=0.5, seed=1)
         yield sandbox
 
 
@@ -56,7 +56,7 @@ def test_a_live_run_records_every_prediction_with_latency_tokens_and_cost(runtim
     accuracy = run.metrics["exact"]["accuracy"]
     assert 0.8 < accuracy < 1.0 and run.metrics["latency"]["p95_ms"] > 0
     assert stand_in.state.chat.requests == N
-    evaluation = runtime.evaluation("full")
+    evaluation = runtime.evaluation_results.get("full")
     assert evaluation["status"] == "completed" and evaluation["source"]["endpoint"] == stand_in.server.base_url
 
 
@@ -86,7 +86,8 @@ def test_a_run_killed_halfway_resumes_to_exactly_the_predictions_and_metrics_of_
     from projections.evaluations import predictions
 
     assert len(predictions(runtime.db, "halfway")) == N  # exactly: none lost, none twice
-    assert quality(runtime.evaluation("halfway")["metrics"]) == quality(runtime.evaluation("full")["metrics"])
+    evaluation = runtime.evaluation_results.get
+    assert quality(evaluation("halfway")["metrics"]) == quality(evaluation("full")["metrics"])
     assert quality(resumed["metrics"]) == quality(json.loads(json.dumps(full.metrics, default=str)))
 
 
@@ -101,7 +102,7 @@ def test_an_endpoint_that_is_down_gets_a_clear_message_and_the_run_resumes(
     stand_in.server.start()
     run = runtime.live_evaluations.run(model="support-bot", endpoint=endpoint, dataset_id="tickets", split="all",
                                        concurrency=8, evaluation_id="down", actor="alice")  # fmt: skip
-    assert run.predicted_now == N and runtime.evaluation("down")["status"] == "completed"
+    assert run.predicted_now == N and runtime.evaluation_results.get("down")["status"] == "completed"
 
 
 def test_a_live_run_over_http_and_its_refusals(runtime: Runtime, stand_in: Sandbox) -> None:

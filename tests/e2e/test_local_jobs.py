@@ -60,7 +60,7 @@ def local(database_url: str, tmp_path: Path, run_env: dict[str, str], tiny_model
     Runtime.init_schema(database_url)
     rt = Runtime.open(database_url, local_trainer=LocalTrainer(tmp_path / "runs", env=run_env))
     rt.collect_examples(examples(), actor="alice")
-    rt.build_dataset(actor="alice", dataset_id="adding", min_rating=4, train_ratio=0.8, seed=1)
+    rt.builds.build(actor="alice", dataset_id="adding", min_rating=4, train_ratio=0.8, seed=1)
     # The tiny model's folder lies in the data folder; publishing goes to the stand-in, configured by name.
     settings = Settings(database_url=database_url, read_wait_seconds=0.3, poll_jobs=False, data_dir=tiny_model.parent,
                         endpoints={"test-ollama": {"base_url": ollama_stand_in.root_url, "kind": "ollama"}})

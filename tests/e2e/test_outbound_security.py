@@ -108,7 +108,7 @@ def with_dataset(runtime: Runtime) -> None:
                  "response": f"Ticket {i} goes to the billing team.", "rating": 5, "source": "distillation"}
                 for i in range(6)]  # fmt: skip
     runtime.collect_examples(examples, actor="alice")
-    runtime.build_dataset(actor="alice", dataset_id="tickets", train_ratio=0.5, seed=1)
+    runtime.builds.build(actor="alice", dataset_id="tickets", train_ratio=0.5, seed=1)
 
 
 def live(endpoint: str, evaluation_id: str = "live-1") -> dict:

@@ -19,6 +19,7 @@ from api.http.schemas.ab_tests import (
     SamplesOut,
     WinnerOut,
 )
+from api.presenters import deploy_command
 from domain.ab_testing import TestConfig, assign, validate_test_id
 from domain.errors import NotFound
 from projections.ab_stats import get_test, list_tests
@@ -48,8 +49,8 @@ async def create_test(body: ABTestIn, cmd: CommandDep) -> ABTestOut:
                 "alpha": body.alpha, "min_samples": body.min_samples, "match_mode": body.match_mode,
                 "weight_accuracy": weights.get("accuracy"), "weight_latency": weights.get("latency"),
                 "weight_cost": weights.get("cost")}  # fmt: skip
-    await cmd.run(lambda: cmd.runtime.create_ab_test(actor=cmd.actor, reason=body.reason, **settings))
-    found = await read(cmd.runtime.ab_test, body.test_id)
+    await cmd.run(lambda: cmd.runtime.ab_results.create(actor=cmd.actor, reason=body.reason, **settings))
+    found = await read(cmd.runtime.ab_results.get, body.test_id)
     return test_out(found, found["statistics"])
 
 
@@ -69,7 +70,7 @@ async def list_ab_tests(
 async def get_ab_test(test_id: TestId, runtime: ReaderDep) -> ABTestOut:
     """Settings, status and statistics: live while running (from per-arm sufficient statistics),
     the frozen result once concluded."""
-    found = await read(runtime.ab_test, validate_test_id(test_id))
+    found = await read(runtime.ab_results.get, validate_test_id(test_id))
     return test_out(found, found["statistics"])
 
 
@@ -107,15 +108,15 @@ async def record_samples(test_id: TestId, request: Request, cmd: CommandDep) -> 
 @router.post("/{test_id}/conclude", response_model=ABTestOut, responses=COMMAND_ERRORS)
 async def conclude(test_id: TestId, body: EndTestIn, cmd: CommandDep) -> ABTestOut:
     """Computes the result over every sample recorded so far and freezes it in the event."""
-    await cmd.run(lambda: cmd.runtime.conclude_ab_test(test_id, actor=cmd.actor, reason=body.reason))
-    found = await read(cmd.runtime.ab_test, test_id)
+    await cmd.run(lambda: cmd.runtime.ab_results.conclude(test_id, actor=cmd.actor, reason=body.reason))
+    found = await read(cmd.runtime.ab_results.get, test_id)
     return test_out(found, found["statistics"])
 
 
 @router.post("/{test_id}/abandon", response_model=ABTestOut, responses=COMMAND_ERRORS)
 async def abandon(test_id: TestId, body: EndTestIn, cmd: CommandDep) -> ABTestOut:
     await cmd.run(lambda: cmd.runtime.ab.abandon(test_id, actor=cmd.actor, reason=body.reason))
-    found = await read(cmd.runtime.ab_test, test_id)
+    found = await read(cmd.runtime.ab_results.get, test_id)
     return test_out(found, found["statistics"])
 
 
@@ -123,9 +124,9 @@ async def abandon(test_id: TestId, body: EndTestIn, cmd: CommandDep) -> ABTestOu
 async def winner(test_id: TestId, runtime: ReaderDep) -> WinnerOut:
     """The recommendation: a winner only with a significant accuracy difference, enough samples in
     both arms and no sample ratio mismatch; otherwise the reason, with the numbers."""
-    found = await read(runtime.ab_test, validate_test_id(test_id))
+    found = await read(runtime.ab_results.get, validate_test_id(test_id))
     s = found["statistics"]
-    command = await read(runtime.deploy_command, s["winner_model"])
+    command = await read(deploy_command, runtime.db, s["winner_model"])
     verdict = s["verdict"] + (f"; deploy it with `{command}`" if command else "")
     return WinnerOut(
         test_id=test_id, status=found["status"], winner=s["winner"], winner_model=s["winner_model"],

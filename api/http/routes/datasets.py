@@ -30,7 +30,7 @@ async def build(body: DatasetIn, cmd: CommandDep) -> DatasetDetailOut:
     settings = body.model_dump(exclude={"reason", "since", "until"}) | {
         "since": stored_time("since", body.since), "until": stored_time("until", body.until)
     }  # fmt: skip
-    built = await cmd.run(lambda: cmd.runtime.build_dataset(actor=cmd.actor, reason=body.reason, **settings))
+    built = await cmd.run(lambda: cmd.runtime.builds.build(actor=cmd.actor, reason=body.reason, **settings))
     return DatasetDetailOut(**await read(cmd.runtime.dataset, built.build.dataset_id))
 
 

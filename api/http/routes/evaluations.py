@@ -42,16 +42,18 @@ async def evaluate(body: EvaluationIn, cmd: CommandDep,
                                "evaluation takes predictions.")  # fmt: skip
         endpoint = settings.endpoint(body.endpoint, field="endpoint")  # a name, never a client's URL
         evaluation_id = body.evaluation_id or "live-" + uuid4().hex[:12]
-        await read(cmd.runtime.live_evaluations.run, model=body.model, endpoint=endpoint.chat_url,
-                   dataset_id=body.dataset_id, split=body.split, api_key=endpoint.key, concurrency=body.concurrency,
-                   evaluation_id=evaluation_id, model_type=body.model_type, modes=body.modes,
-                   actor=cmd.actor, endpoint_name=body.endpoint)  # fmt: skip
-        return EvaluationOut(**await read(cmd.runtime.evaluation, evaluation_id))
+        await cmd.run(lambda: cmd.runtime.live_evaluations.run(
+            model=body.model, endpoint=endpoint.chat_url, dataset_id=body.dataset_id, split=body.split,
+            api_key=endpoint.key, concurrency=body.concurrency, evaluation_id=evaluation_id,
+            model_type=body.model_type, modes=body.modes, actor=cmd.actor, endpoint_name=body.endpoint,
+        ))  # fmt: skip
+        return EvaluationOut(**await read(cmd.runtime.evaluation_results.get, evaluation_id))
     if body.predictions is None:
         raise InvalidInput("Give predictions (an offline evaluation) or endpoint and dataset_id (a live run).")
     fields = body.model_dump(exclude={"reason", "endpoint", "dataset_id", "split", "concurrency"})
-    done = await cmd.run(lambda: cmd.runtime.evaluate_offline(actor=cmd.actor, reason=body.reason, **fields))
-    return EvaluationOut(**await read(cmd.runtime.evaluation, done.spec.evaluation_id))
+    results = cmd.runtime.evaluation_results
+    done = await cmd.run(lambda: results.evaluate_offline(actor=cmd.actor, reason=body.reason, **fields))
+    return EvaluationOut(**await read(cmd.runtime.evaluation_results.get, done.spec.evaluation_id))
 
 
 @router.get("", response_model=EvaluationPage)
@@ -66,7 +68,7 @@ async def get_evaluations(
 
 @router.get("/{evaluation_id}", response_model=EvaluationOut, responses=ERRORS)
 async def get_evaluation(evaluation_id: EvaluationId, runtime: ReaderDep) -> EvaluationOut:
-    return EvaluationOut(**await read(runtime.evaluation, evaluation_id))
+    return EvaluationOut(**await read(runtime.evaluation_results.get, evaluation_id))
 
 
 @router.get("/{evaluation_id}/predictions", response_model=PredictionPage, responses=ERRORS)
@@ -74,7 +76,7 @@ async def get_predictions(
     evaluation_id: EvaluationId, runtime: ReaderDep, cursor: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> PredictionPage:  # fmt: skip
-    await read(runtime.evaluation, evaluation_id)
+    await read(runtime.evaluation_results.get, evaluation_id)
     items = await read(predictions, runtime.db, evaluation_id, after=decode_cursor(cursor, str), limit=limit)
     next_cursor = encode_cursor(items[-1]["example_id"]) if len(items) == limit else None
     return PredictionPage(items=items, next_cursor=next_cursor)
@@ -90,19 +92,15 @@ async def compare(body: CompareIn, cmd: CommandDep) -> dict[str, Any]:
         roi = {"training_cost": body.training_cost, "calls": body.calls}
         if body.value_per_error is not None:
             roi["value_per_error"] = body.value_per_error
-    return await read(cmd.runtime.compare_evaluations, body.base, body.candidate, roi=roi)
+    return await read(cmd.runtime.evaluation_results.compare, body.base, body.candidate, roi=roi)
 
 
 @router.post("/{evaluation_id}/attach", responses=COMMAND | ERRORS)
 async def attach(evaluation_id: EvaluationId, body: AttachIn, cmd: CommandDep) -> dict[str, Any]:
     """Sets a registry version's accuracy from this evaluation, and links the evaluation, in one registry
     event (`VersionEvaluated`, in the audit trail)."""
-
-    def run() -> dict[str, Any]:
-        accuracy, recorded = cmd.runtime.attach_evaluation(evaluation_id, body.model, body.version, actor=cmd.actor,
-                                                           reason=body.reason)  # fmt: skip
-        cmd.runtime.engine.reach(recorded.position)
-        return {"model": body.model, "version": body.version, "accuracy": accuracy, "evaluation_id": evaluation_id,
-                "position": recorded.position}  # fmt: skip
-
-    return await read(run)
+    results = cmd.runtime.evaluation_results
+    done = await cmd.run(lambda: results.attach(evaluation_id, body.model, body.version, actor=cmd.actor,
+                                                reason=body.reason))  # fmt: skip
+    return {"model": body.model, "version": body.version, "accuracy": done.accuracy, "evaluation_id": evaluation_id,
+            "position": done.recorded.position}  # fmt: skip

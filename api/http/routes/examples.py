@@ -34,7 +34,8 @@ async def collect_examples(request: Request, cmd: CommandDep) -> ExamplesOut:
 @router.post("/{example_id}/rating", response_model=RatedOut, responses=COMMAND | errors(404))
 async def rate(example_id: Annotated[str, Path()], body: RatingIn, cmd: CommandDep) -> RatedOut:
     """Changes an example's rating (the last rating counts; every change stays in the log)."""
-    r = await cmd.run(lambda: cmd.runtime.rate_example(example_id, body.rating, actor=cmd.actor, reason=body.reason))
+    ingestion = cmd.runtime.ingestion
+    r = await cmd.run(lambda: ingestion.rate_example(example_id, body.rating, actor=cmd.actor, reason=body.reason))
     return RatedOut(example_id=r.example_id, rating=r.rating, position=r.recorded.position)
 
 

@@ -33,7 +33,7 @@ _LIBRARY_FIELDS = {"originator_id", "originator_version", "timestamp", "originat
 
 
 def _job_out(runtime: Runtime, job_id: str, outcome: Outcome | None = None) -> JobOut:
-    runtime.engine.reach(runtime.engine.log.head())  # read-your-writes: the command's events are projected
+    runtime.current()  # read-your-writes: the command's events are projected
     found = get_job(runtime.db, job_id)
     if found is None:
         raise NotFound(f"Job {job_id!r} does not exist: list jobs with GET /v1/jobs.")
@@ -65,7 +65,7 @@ async def create_job(body: JobIn, cmd: CommandDep, settings: SettingsDep) -> Any
     try:
         outcome = await run_in_threadpool(runtime.job_service.create, plan, actor=cmd.actor, reason=body.reason)
     except ProviderRefused:
-        await read(runtime.engine.reach, runtime.engine.log.head())  # the refused job is readable at once
+        await read(runtime.current)  # the refused job is readable at once
         raise
     return await read(_job_out, runtime, plan.spec.job_id, outcome)
 
@@ -149,10 +149,10 @@ async def delete_model(
     """Deletes the model at the provider; the job that produced it (if it ran here) records the deletion."""
 
     def delete() -> ModelDeletedOut:
-        cmd.runtime.engine.reach(cmd.runtime.engine.log.head())
+        cmd.runtime.current()
         job = job_for_model(cmd.runtime.db, model)
         job_id = None if job is None else job["job_id"]
         cmd.runtime.job_service.delete_model(model, actor=cmd.actor, job_id=job_id)
         return ModelDeletedOut(model=model, deleted=True, job_id=job_id)
 
-    return await read(delete)
+    return await cmd.run(delete)

@@ -74,7 +74,7 @@ async def register_version(
 ) -> RegisteredOut:
     """Registers a new version (numbered 1, 2, 3, ...); the model is created with its first version."""
     result = await cmd.run(
-        lambda: cmd.runtime.register_version(  # a given cost also goes to the cost ledger
+        lambda: cmd.runtime.versions.register(  # a given cost also goes to the cost ledger
             name,
             base_model=body.base_model,
             job_id=body.job_id,
