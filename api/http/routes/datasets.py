@@ -31,7 +31,7 @@ async def build(body: DatasetIn, cmd: CommandDep) -> DatasetDetailOut:
         "since": stored_time("since", body.since), "until": stored_time("until", body.until)
     }  # fmt: skip
     built = await cmd.run(lambda: cmd.runtime.builds.build(actor=cmd.actor, reason=body.reason, **settings))
-    return DatasetDetailOut(**await read(cmd.runtime.dataset, built.build.dataset_id))
+    return DatasetDetailOut(**await read(cmd.runtime.builds.get, built.build.dataset_id))
 
 
 @router.get("", response_model=DatasetPage)
@@ -45,14 +45,14 @@ async def get_datasets(
 
 @router.get("/{dataset_id}", response_model=DatasetDetailOut, responses=ERRORS)
 async def get_dataset(dataset_id: DatasetId, runtime: ReaderDep) -> DatasetDetailOut:
-    return DatasetDetailOut(**await read(runtime.dataset, dataset_id))
+    return DatasetDetailOut(**await read(runtime.builds.get, dataset_id))
 
 
 @router.get("/{dataset_id}/stats", responses=ERRORS)
 async def get_stats(dataset_id: DatasetId, runtime: ReaderDep) -> dict:
     """Counts by domain, task type, rating and source; character and token lengths; total tokens;
     the estimated training cost per fine-tunable model in the catalog; warnings."""
-    return (await read(runtime.dataset, dataset_id))["stats"]
+    return (await read(runtime.builds.get, dataset_id))["stats"]
 
 
 @router.get("/{dataset_id}/export", responses=ERRORS | FILE, response_class=Response)
@@ -63,7 +63,7 @@ async def export(
     split: Annotated[Literal["train", "test", "all"], Query()] = "train",
 ) -> Response:
     """The dataset as a file: OpenAI chat JSONL, Alpaca JSON or raw JSONL. A rebuild gives the same bytes."""
-    data = await read(runtime.export_dataset, dataset_id, format, split)
+    data = await read(runtime.builds.export, dataset_id, format, split)
     suffix = "json" if format == "alpaca" else "jsonl"
     return Response(
         data, media_type=MEDIA[format],
