@@ -79,8 +79,11 @@ class StoreConfig:
             "POSTGRES_PORT": str(self.port),
             "POSTGRES_USER": self.user,
             "POSTGRES_PASSWORD": self.password,
-            "POSTGRES_POOL_SIZE": "10",
-            "POSTGRES_MAX_OVERFLOW": "20",
+            # Each of the six applications has a pool of its own: two connections kept open each (a
+            # server and its projection worker hold about 35 at rest, within PostgreSQL's default
+            # max_connections of 100), and up to 30 each under load, as before.
+            "POSTGRES_POOL_SIZE": "2",
+            "POSTGRES_MAX_OVERFLOW": "28",
             # 9.5 reads POSTGRES_CONNECT_TIMEOUT (whole seconds) as the pool's wait for a
             # connection (its default is 30 s); the recorder uses it for libpq's connect too.
             "POSTGRES_CONNECT_TIMEOUT": str(max(1, math.ceil(self.pool_timeout))),

@@ -131,3 +131,19 @@ def test_a_batch_event_of_several_megabytes_is_stored_on_postgresql(postgres_url
         assert type(rt.registry.recorder).__name__ == "UnpipelinedApplicationRecorder"
     finally:
         rt.close()
+
+
+def test_an_opened_postgresql_store_keeps_few_connections_at_rest(postgres_url: str) -> None:
+    """A server and its projection worker fit PostgreSQL's default max_connections (100) with room to spare."""
+    import psycopg
+
+    Runtime.init_schema(postgres_url)
+    rt = Runtime.open(postgres_url)
+    try:
+        rt.engine.catch_up()
+        with psycopg.connect(postgres_url) as probe:
+            held = probe.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                 "AND pid <> pg_backend_pid()").fetchone()[0]  # fmt: skip
+    finally:
+        rt.close()
+    assert held <= 20, f"one opened store holds {held} connections"
