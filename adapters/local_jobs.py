@@ -139,6 +139,9 @@ class LocalTrainer:
                 facts |= {k: v for k, v in r.items() if k != "event"} | {f"{r['event']}_at": r.get("time")}
         return facts
 
+    def serving_target(self, job: FineTuningJob) -> dict[str, str] | None:
+        return None  # a run's export is served once it is published (JobService.publish)
+
     def parameter_count(self, base_model: str) -> int | None:
         return unsloth.parameter_count(base_model)
 

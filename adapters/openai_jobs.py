@@ -216,6 +216,13 @@ class OpenAIFineTuning:
     def run_facts(self, job: FineTuningJob) -> dict[str, Any]:
         return {}  # the provider reports what it trained in the job's reading
 
+    def serving_target(self, job: FineTuningJob) -> dict[str, str] | None:
+        """The provider serves what it trained: through the `openai` upstream (OPENAI_BASE_URL and its key).
+        Azure serves a fine-tune only once it is deployed there, under a deployment name of its own."""
+        if self.settings.azure_endpoint or not job.fine_tuned_model:
+            return None
+        return {"upstream": "openai", "model": job.fine_tuned_model}
+
     def parameter_count(self, base_model: str) -> int | None:
         return None  # hosted models do not say
 

@@ -262,6 +262,10 @@ class JobService:
         outcome = Outcome(job)
         self._change(job.job_id, outcome, lambda j: j.record_published(name, host, family, digests, actor=actor),
                      what="Recording the publication")  # fmt: skip
+        if job.registry_version is not None:  # Ollama serves the OpenAI API under /v1
+            self.registry.set_serving(job.model_name, job.registry_version,
+                                      {"base_url": host.rstrip("/") + "/v1", "model": name}, actor=actor,
+                                      reason=f"published to Ollama at {host}")  # fmt: skip
         return outcome
 
     def resolve(self, job_id: str) -> str:
@@ -290,6 +294,11 @@ class JobService:
         status = self.registry.load(job.model_name).status_of(job.registry_version)
         if job.job_status is JobStatus.SUCCEEDED:
             if status is VersionStatus.TRAINING:
+                # where it is served first: a crash between the two sets it again, never leaves it unset
+                target = self._kind(job.provider).provider.serving_target(job)
+                if target is not None:
+                    self.registry.set_serving(job.model_name, job.registry_version, target, actor=actor,
+                                              reason=f"served by the provider of job {job.job_id}")  # fmt: skip
                 self.registry.set_status(job.model_name, job.registry_version, VersionStatus.READY, actor=actor,
                                          reason=f"fine-tuning job {job.job_id} succeeded: {job.fine_tuned_model}")
             self._record_cost(job, actor, outcome)

@@ -24,6 +24,7 @@ from domain.registry import (
     parse_status,
     validate_model_name,
 )
+from domain.serving import ServingTarget
 
 T = TypeVar("T")
 
@@ -42,6 +43,15 @@ class StatusChanged:
     number: int
     from_status: VersionStatus
     to_status: VersionStatus
+    recorded: Recorded
+
+
+@dataclass(frozen=True)
+class ServingSet:
+    model: str
+    number: int
+    #: the target as recorded (domain/serving.py), or None: the version serves nowhere
+    serving: dict[str, str] | None
     recorded: Recorded
 
 
@@ -81,15 +91,18 @@ class Registry(FtApplication):
         training: bool = False,
         actor: str,
         reason: str | None = None,
+        serving: Any = None,
         with_version: Callable[[int], Any] | None = None,
     ) -> VersionRegistered:
-        """`with_version(number)` may give another aggregate (the ledger's cost of the job) to save
-        in the same transaction as the version: both are recorded, or neither."""
+        """`serving` is where the version answers calls (domain/serving.py). `with_version(number)` may give
+        another aggregate (the ledger's cost of the job) to save in the same transaction as the version: both
+        are recorded, or neither."""
         validate_model_name(name)
         actor = validate_actor(actor)
         spec = VersionSpec.validate(
             base_model=base_model, job_id=job_id, dataset_size=dataset_size, accuracy=accuracy, cost=cost
         )
+        target = None if serving is None else ServingTarget.validate(serving)
 
         def attempt() -> VersionRegistered:
             try:
@@ -97,6 +110,8 @@ class Registry(FtApplication):
             except AggregateNotFoundError:
                 model = RegisteredModel.register(name, actor=actor)
             number = model.register_version(spec, training=training, actor=actor, reason=reason)
+            if target is not None:
+                model.set_serving(number, target, actor=actor, reason=reason)
             also = with_version(number) if with_version is not None else None
             recorded = self.record(model, *([] if also is None else [also]))
             return VersionRegistered(name, number, model.status_of(number), recorded)
@@ -167,6 +182,19 @@ class Registry(FtApplication):
             return Deployed(name, target, left, self.record(model))
 
         return self._guarded(name, expected_version, change, what=f"Rolling back {name!r}")
+
+    def set_serving(self, name: str, number: int | None, serving: Any, *, actor: str, reason: str | None = None,
+                    expected_version: int | None = None) -> ServingSet:  # fmt: skip
+        """Sets where a version answers calls (`number=None`: the latest version); `serving=None` clears it."""
+        actor = validate_actor(actor)
+        target = None if serving is None else ServingTarget.validate(serving)
+
+        def change(model: RegisteredModel) -> ServingSet:
+            n = number if number is not None else model.latest_number
+            model.set_serving(n, target, actor=actor, reason=reason)
+            return ServingSet(name, n, None if target is None else target.as_dict(), self.record(model))
+
+        return self._guarded(name, expected_version, change, what=f"Setting where {name!r} is served")
 
     def attach_evaluation(self, name: str, number: int, *, accuracy: float, evaluation_id: str, actor: str,
                           reason: str | None = None) -> Recorded:  # fmt: skip

@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidInput, NotFound, RuleViolation
 from domain.ids import stable_id
+from domain.serving import ServingTarget
 from domain.values import (
     MAX_COUNT,
     decimal_value,
@@ -150,6 +151,15 @@ class RegisteredModel(Aggregate):
             model.statuses[self.from_version - 1] = VersionStatus.ARCHIVED.value
             model.statuses[self.to_version - 1] = VersionStatus.DEPLOYED.value
 
+    class ServingChanged(Event):
+        """Where a version answers calls (domain/serving.py), or None: it serves nowhere."""
+
+        number: int
+        serving: dict[str, str] | None
+
+        def apply(self, model: RegisteredModel) -> None:
+            pass  # a fact for the projections and the gateway; the rules do not use it
+
     class VersionEvaluated(Event):
         """An evaluation's accuracy attached to a version, with the evaluation it came from."""
 
@@ -220,6 +230,12 @@ class RegisteredModel(Aggregate):
             status=status.value,
         )
         return number
+
+    def set_serving(self, number: int, target: ServingTarget | None, *, actor: str, reason: str | None = None) -> None:
+        if self.status_of(number) is VersionStatus.FAILED:
+            raise RuleViolation(f"Version {number} of {self.name!r} is FAILED: it serves nothing; register a new one.")
+        self.trigger_event(self.ServingChanged, model=self.name, actor=actor, reason=validate_reason(reason),
+                           number=number, serving=None if target is None else target.as_dict())  # fmt: skip
 
     def record_evaluation(self, number: int, accuracy: float, evaluation_id: str, *, actor: str,
                           reason: str | None = None) -> None:  # fmt: skip

@@ -84,6 +84,11 @@ class TrainingProvider(Protocol):
         provider knows it; empty otherwise."""
         ...
 
+    def serving_target(self, job: FineTuningJob) -> dict[str, str] | None:
+        """Where the model a succeeded job made answers calls (domain/serving.py), where the provider serves it;
+        None when it does not (a local run is served once it is published)."""
+        ...
+
     def parameter_count(self, base_model: str) -> int | None:
         """The base model's parameter count, where the provider can tell (for time estimates)."""
         ...

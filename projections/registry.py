@@ -26,8 +26,9 @@ _VERSION_COLUMNS = (
 
 class RegistryListingProjection(Projection):
     name = "registry"
-    # 2: a version's cost also comes from its job's training cost; 3: where its job's result is served
-    schema_version = 3
+    # 2: a version's cost also comes from its job's training cost; 3: where its job's result is served;
+    # 4: `serving` is the version's serving target (domain/serving.py)
+    schema_version = 4
     event_classes = (*REGISTRY_EVENTS, TrainingCost.Recorded, FineTuningJob.Published)
     tables = {
         "registry_models": (
@@ -59,11 +60,10 @@ class RegistryListingProjection(Projection):
                 )
                 continue
             if isinstance(event, FineTuningJob.Published):
-                # A local run published to Ollama: evaluation reaches the version there.
+                # A local run published to Ollama is served there (stores from before ServingChanged say so).
                 models.flush(cur)
                 versions.flush(cur)
-                serving = {"ollama_model": event.ollama_model, "host": event.host,
-                           "chat_url": event.host.rstrip("/") + "/v1/chat/completions"}  # fmt: skip
+                serving = {"base_url": event.host.rstrip("/") + "/v1", "model": event.ollama_model}
                 cur.execute(f"UPDATE {tables['registry_versions']} SET serving = ? WHERE job_id = ?",
                             (json.dumps(serving), event.job_id))  # fmt: skip
                 continue
@@ -90,6 +90,9 @@ class RegistryListingProjection(Projection):
                     registered_by=event.actor,
                     deployed_at=None,
                 )
+            elif isinstance(event, RegisteredModel.ServingChanged):
+                versions.set((event.model, event.number),
+                             serving=None if event.serving is None else json.dumps(event.serving))  # fmt: skip
             elif isinstance(event, RegisteredModel.VersionEvaluated):
                 versions.set((event.model, event.number), accuracy=event.accuracy)
             for change in status_changes(event):

@@ -19,6 +19,7 @@ REGISTRY_EVENTS: tuple[type, ...] = (
     RegisteredModel.VersionDeployed,
     RegisteredModel.RolledBack,
     RegisteredModel.VersionEvaluated,
+    RegisteredModel.ServingChanged,
 )
 
 

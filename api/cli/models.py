@@ -43,21 +43,63 @@ def register_model(
     accuracy: Annotated[float | None, typer.Option(help="Accuracy 0..1")] = None,
     cost: Annotated[str | None, typer.Option(help="Training cost in USD")] = None,
     training: Annotated[bool, typer.Option("--training", help="Register as TRAINING (its job still runs)")] = False,
+    serve_upstream: ServeUpstreamOpt = None,
+    serve_url: ServeUrlOpt = None,
+    serve_model: ServeModelOpt = None,
     reason: ReasonOpt = None,
     actor: ActorOpt = DEFAULT_ACTOR,
     as_json: JsonOpt = False,
     database_url: DbOpt = None,
 ) -> None:
     """Register a new version of a model (the model is created with its first version)."""
+    serving = _serving(serve_upstream, serve_url, serve_model, required=False)
     with opened(database_url, fresh=False) as rt:
         r = rt.command(lambda: rt.versions.register(  # a given cost also goes to the cost ledger
             name, base_model=base_model, job_id=job_id, dataset_size=dataset_size, accuracy=accuracy,
-            cost=cost, training=training, actor=actor, reason=reason,
+            cost=cost, training=training, serving=serving, actor=actor, reason=reason,
         ))  # fmt: skip
     result = {"model": name, "version": r.number, "status": r.status.value, "position": r.recorded.position}
     if as_json:
         return print_json(result)
     out.print(f"Registered {name} version {r.number} ({r.status.value}).")
+
+
+ServeUpstreamOpt = Annotated[str | None, typer.Option(
+    "--serve-upstream", help="Serve it through an upstream configured on the server (FT_ENDPOINTS, or openai)")]
+ServeUrlOpt = Annotated[str | None, typer.Option("--serve-url", help="Serve it at this OpenAI-compatible base URL")]
+ServeModelOpt = Annotated[str | None, typer.Option("--serve-model", help="The upstream's name of the model")]
+
+
+def _serving(upstream: str | None, url: str | None, model: str | None, *, required: bool) -> dict[str, str] | None:
+    """The serving target the options give (checked by the registry's rules), or None for none."""
+    if upstream is None and url is None and model is None and not required:
+        return None
+    if (upstream is None) == (url is None) or model is None:
+        raise fail("give --serve-model with one of --serve-upstream or --serve-url (or --clear to serve nowhere)")
+    return {"upstream": upstream, "model": model} if upstream is not None else {"base_url": url, "model": model}
+
+
+@commands.command("set-serving", context_settings=NUMBERS_AS_ARGS)
+def set_serving(
+    name: str,
+    version: Annotated[int | None, typer.Option(help="Version (default: the latest)")] = None,
+    serve_upstream: ServeUpstreamOpt = None,
+    serve_url: ServeUrlOpt = None,
+    serve_model: ServeModelOpt = None,
+    clear: Annotated[bool, typer.Option("--clear", help="The version serves nowhere")] = False,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Set where a version answers calls (its serving target), as an audited event."""
+    serving = None if clear else _serving(serve_upstream, serve_url, serve_model, required=True)
+    with opened(database_url, fresh=False) as rt:
+        r = rt.command(lambda: rt.registry.set_serving(name, version, serving, actor=actor, reason=reason))
+    if as_json:
+        return print_json({"model": name, "version": r.number, "serving": r.serving, "position": r.recorded.position})
+    where = "nowhere" if r.serving is None else " ".join(f"{k}={v}" for k, v in r.serving.items())
+    out.print(f"{name} version {r.number} serves {where}.")
 
 
 @commands.command("list")

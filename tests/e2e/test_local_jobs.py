@@ -237,8 +237,10 @@ def test_a_finished_local_job_is_published_to_ollama_by_digest_and_named_for_eva
     assert down.status_code == 409 and "Ollama is not reachable" in down.json()["detail"]
     last = client.get(f"/v1/jobs/{job['job_id']}/events").json()[-1]
     assert last["type"] == "Published" and last["actor"] == "alice"
-    serving = client.get("/v1/models/tiny-adder/versions/1").json()["serving"]  # named in the registry
-    assert serving["ollama_model"] == "tiny-adder:v1" and serving["chat_url"].endswith("/v1/chat/completions")
+    serving = client.get("/v1/models/tiny-adder/versions/1").json()["serving"]  # the version is served there
+    assert serving["model"] == "tiny-adder:v1" and serving["base_url"].endswith("/v1")
+    audit = client.get("/v1/audit", params={"model": "tiny-adder", "type": "ServingChanged"}).json()["items"]
+    assert audit and audit[-1]["actor"] == "alice" and "published to Ollama" in audit[-1]["reason"]
 
 
 def test_the_job_commands_of_the_cli_work_for_local_jobs(

@@ -20,6 +20,7 @@ from domain.jobs import FineTuningJob
 from domain.registry import VersionStatus
 from domain.training_provider import JobData, ProviderError, TrainingProvider, UploadRecorder
 from projections.costs import job_cost
+from projections.registry import get_version
 from tests.support.openai_sandbox import chat_file
 
 BASE = "gpt-4o-mini-2024-07-18"
@@ -78,6 +79,9 @@ class FakeProvider:
     def run_facts(self, job: FineTuningJob) -> dict[str, Any]:
         return {}
 
+    def serving_target(self, job: FineTuningJob) -> dict[str, str] | None:
+        return {"upstream": "openai", "model": job.fine_tuned_model or ""}
+
     def parameter_count(self, base_model: str) -> int | None:
         return None
 
@@ -133,6 +137,8 @@ def test_a_succeeded_job_makes_its_version_ready_and_records_its_training_cost_o
     assert done.job.status == "succeeded" and done.job.fine_tuned_model == f"ft:{BASE}:x::job-1"
     assert runtime.registry.load("support-bot").status_of(1) is VersionStatus.READY
     runtime.engine.reach(runtime.engine.log.head())
+    assert get_version(runtime.db, "support-bot", 1)["serving"] == {"upstream": "openai",  # type: ignore[index]
+                                                                    "model": f"ft:{BASE}:x::job-1"}
     cost = job_cost(runtime.db, "job-1")
     assert cost is not None and cost["training_tokens"] == 1_000_000
     assert Decimal(cost["total_cost"]) == Decimal("3.00")  # the shipped catalog's $3.00 per 1M trained tokens

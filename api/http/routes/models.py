@@ -17,6 +17,8 @@ from api.http.schemas.models import (
     RegisteredOut,
     RegisterVersionRequest,
     RollbackRequest,
+    ServingOut,
+    ServingRequest,
     StatusChangedOut,
     StatusChangeRequest,
     VersionOut,
@@ -82,6 +84,7 @@ async def register_version(
             accuracy=body.accuracy,
             cost=body.cost,
             training=body.status == "TRAINING",
+            serving=body.serving,
             actor=cmd.actor,
             reason=body.reason,
         )
@@ -181,6 +184,26 @@ async def set_status(
         position=result.recorded.position,
         etag=result.recorded.aggregate_version,
     )
+
+
+@router.put("/{name}/versions/{v}/serving", responses=GUARDED_ERRORS, response_model=ServingOut)
+async def set_serving(
+    name: ModelName,
+    body: ServingRequest,
+    cmd: GuardedCommandDep,
+    response: Response,
+    v: Annotated[str, Path(description="A version number, or `latest`")],
+) -> ServingOut:
+    """Sets where a version answers calls (its serving target), as an event in the audit trail."""
+    number = _parse_version(v)
+    result = await cmd.run(
+        lambda: cmd.runtime.registry.set_serving(
+            name, number, body.serving, actor=cmd.actor, reason=body.reason, expected_version=cmd.expected_version
+        )
+    )
+    _etag(result.recorded, response)
+    return ServingOut(model=name, version=result.number, serving=result.serving, position=result.recorded.position,
+                      etag=result.recorded.aggregate_version)  # fmt: skip
 
 
 @router.post("/{name}/deploy", responses=GUARDED_ERRORS, response_model=DeployedOut)

@@ -9,6 +9,10 @@ from pydantic import BaseModel, Field
 
 from api.http.schemas.common import Count, Name, Position, Reason, Request_, Share, Timestamp, Usd, VersionNumber
 
+SERVING = ("Where the version answers calls: {upstream, model} (an upstream configured on the server, whose "
+           "credential stays there) or {base_url, model} (an OpenAI-compatible base URL), and the upstream's model")
+SERVING_EXAMPLE = {"upstream": "openai", "model": "ft:gpt-4o-mini-2024-07-18:acme::abc123"}
+
 
 class RegisterVersionRequest(Request_):
     base_model: Name = Field(examples=["gpt-4o-mini-2024-07-18"])
@@ -19,7 +23,22 @@ class RegisterVersionRequest(Request_):
     status: Literal["READY", "TRAINING"] = Field(
         "READY", description="TRAINING while its job still runs; it moves on to READY or FAILED"
     )
+    serving: dict[str, Any] | None = Field(None, description=SERVING, examples=[SERVING_EXAMPLE])
     reason: Reason = None
+
+
+class ServingRequest(Request_):
+    serving: dict[str, Any] | None = Field(description=SERVING + "; null: it serves nowhere",
+                                           examples=[SERVING_EXAMPLE])  # fmt: skip
+    reason: Reason = None
+
+
+class ServingOut(BaseModel):
+    model: str
+    version: int
+    serving: dict[str, str] | None
+    position: Position
+    etag: int
 
 
 class StatusChangeRequest(Request_):
@@ -51,8 +70,7 @@ class VersionOut(BaseModel):
     registered_by: str | None
     status_changed_at: Timestamp
     deployed_at: Timestamp
-    serving: dict[str, Any] | None = Field(None, description="Where evaluation reaches it: the Ollama model its "
-                                           "local job was published as, and the OpenAI-compatible URL")  # fmt: skip
+    serving: dict[str, Any] | None = Field(None, description=SERVING)
 
 
 class ModelOut(BaseModel):
