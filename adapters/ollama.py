@@ -142,7 +142,7 @@ def delete_model(client: ollama.Client, name: str) -> None:
         client.delete(name)
     except ollama.ResponseError as e:
         if e.status_code == 404:
-            raise NotFound(f"Ollama has no model {name!r}: list them with `ft-cli list-ollama-models`.") from None
+            raise NotFound(f"Ollama has no model {name!r}: list them with `ft-cli ollama list`.") from None
         raise
 
 

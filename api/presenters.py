@@ -13,4 +13,4 @@ def deploy_command(db: Database, model: str | None) -> str | None:
     name, _, version = model.rpartition("@")
     if not version.isdigit() or get_version(db, name, int(version)) is None:
         return None
-    return f"ft-cli deploy-model {name} --version {version}"
+    return f"ft-cli models deploy {name} --version {version}"

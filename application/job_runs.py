@@ -273,7 +273,7 @@ class JobService:
         if job_id.startswith("ftjob-"):
             found = get_job(self.db, job_id)
             if found is None:
-                raise NotFound(f"No job here was submitted as {job_id!r}: list jobs with `ft-cli list-jobs`.")
+                raise NotFound(f"No job here was submitted as {job_id!r}: list jobs with `ft-cli jobs list`.")
             return str(found["job_id"])
         return job_id
 

@@ -43,7 +43,7 @@ class Jobs(FtApplication):
         try:
             return self.get_aggregate(job_stream_id(job_id))
         except AggregateNotFoundError:
-            raise NotFound(f"Job {job_id!r} does not exist: list jobs with `ft-cli list-jobs`.") from None
+            raise NotFound(f"Job {job_id!r} does not exist: list jobs with `ft-cli jobs list`.") from None
 
     def history(self, job_id: str) -> list[FineTuningJob.Event]:
         """Every event of one job, oldest first: the audit trail of its life."""

@@ -119,8 +119,8 @@ def test_a_concluded_result_is_frozen_and_names_the_deploy_command(client: TestC
     frozen = concluded.json()["statistics"]
     assert frozen["winner"] == "b"
     winner = client.get("/v1/ab-tests/bot-test/winner").json()
-    assert winner["deploy_command"] == "ft-cli deploy-model support-bot --version 2"
-    assert winner["verdict"].endswith("deploy it with `ft-cli deploy-model support-bot --version 2`")
+    assert winner["deploy_command"] == "ft-cli models deploy support-bot --version 2"
+    assert winner["verdict"].endswith("deploy it with `ft-cli models deploy support-bot --version 2`")
     again = client.post("/v1/ab-tests/bot-test/conclude", json={})
     assert again.status_code == 409 and "is concluded" in again.json()["detail"]
     late = post_samples(client, samples(50, prefix="late"))
