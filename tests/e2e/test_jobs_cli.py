@@ -131,13 +131,20 @@ def test_the_server_polls_unfinished_jobs_in_the_background(runtime: Runtime, tm
             job_id = r.json()["job_id"]
             deadline = time.monotonic() + 60
 
-            def settled() -> bool:  # the poller's last step: the pre-registered version became READY
-                version = c.get("/v1/models/polled/versions/1")
-                return version.status_code == 200 and version.json()["status"] == "READY"
+            def head() -> int:
+                return max(p["head"] for p in c.get("/v1/projections").json())
 
-            while not settled():  # the provider's own clock, in another process
+            # The poller runs in the server: wait by position for each event it appends, until its last
+            # step, the pre-registered version becoming READY.
+            version, seen = "/v1/models/polled/versions/1", head()
+            for _ in range(200):
+                if c.get(version, params={"min_position": seen}).json()["status"] == "READY":
+                    break
                 assert time.monotonic() < deadline, "the poller did not finish the job"
-                time.sleep(0.1)
+                c.get(version, params={"min_position": seen + 1})  # the server waits for the next event
+                seen = head()
+            else:
+                raise AssertionError("the poller did not finish the job in 200 steps")
             assert c.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"
             events = c.get(f"/v1/jobs/{job_id}/events").json()
     assert {e["actor"] for e in events if e["type"] in ("StatusChanged", "Succeeded")} == {"ft-lifecycle/poller"}
