@@ -45,8 +45,10 @@ T = TypeVar("T")
 SCHEMA_LOCK_KEY = zlib.crc32(b"ft-lifecycle:schema")
 
 
-def _schema_lock(db: Database) -> AbstractContextManager[None]:
-    return db.advisory_lock(SCHEMA_LOCK_KEY) if isinstance(db, PostgresDatabase) else nullcontext()
+def _cross_process_lock(db: Database, key: int) -> AbstractContextManager[None]:
+    """An advisory lock on PostgreSQL, shared by every process on the database; SQLite has one
+    writer at a time already."""
+    return db.advisory_lock(key) if isinstance(db, PostgresDatabase) else nullcontext()
 
 
 def _has_table(cur: Cursor, name: str) -> bool:
@@ -118,7 +120,7 @@ class Runtime:
         try:
             # Many processes creating tables at once race on PostgreSQL ("tuple concurrently
             # updated"): creation, the library's event tables included, runs under one lock.
-            with _schema_lock(db) if create_schema else nullcontext():
+            with _cross_process_lock(db, SCHEMA_LOCK_KEY) if create_schema else nullcontext():
                 env = config.eventsourcing_env(create_table=create_schema)
                 registry = Registry(env=env)
                 shared = env | {"CREATE_TABLE": "n"}  # the registry created the one event table
@@ -260,7 +262,7 @@ class Runtime:
             from adapters.openai_jobs import OpenAIFineTuning
             from api.settings import ProviderSettings
             from application.job_kinds import HostedTraining, LocalTraining, TrainingData
-            from application.job_runs import JobService, no_lock
+            from application.job_runs import JobService
 
             providers = self.providers = self.providers or ProviderSettings()
             data = TrainingData(self._export_split, tokens.ChatTokens())
@@ -274,13 +276,13 @@ class Runtime:
             self._job_service = JobService(
                 jobs=self.jobs, registry=self.registry, ledger=self.ledger, db=self.db, kinds=kinds,
                 export=self._export_split, publisher=OllamaPublisher(),
-                job_lock=self._job_lock if isinstance(self.db, PostgresDatabase) else no_lock,
+                job_lock=self._job_lock,
             )  # fmt: skip
         return self._job_service
 
     def _job_lock(self, job_id: str) -> AbstractContextManager[None]:
-        """Submitting one job is serialised across processes (PostgreSQL: an advisory lock on its id)."""
-        return self.db.advisory_lock(zlib.crc32(("job:" + job_id).encode()))
+        """Submitting one job is serialised across processes."""
+        return _cross_process_lock(self.db, zlib.crc32(("job:" + job_id).encode()))
 
     def _export_split(self, dataset_id: str, split: str) -> tuple[bytes, dict[str, Any]]:
         self.current()  # a dataset built a moment ago is in the projection
