@@ -233,7 +233,8 @@ class LocalTraining:
 
     def training_cost(self, job: FineTuningJob, finished: datetime) -> dict[str, Any]:
         # a millisecond is 2.8e-7 hours: 9 places keep it, within the ledger's decimal limit
-        hours = (Decimal(str(round(self._wall_seconds(job), 3))) / 3600).quantize(Decimal("1e-9"))
+        wall = self._wall_seconds(job, self.provider.run_facts(job))
+        hours = (Decimal(str(round(wall, 3))) / 3600).quantize(Decimal("1e-9"))
         price = self.ledger.price_for(job.base_model, finished)
         free = price is None or price.gpu_hour is None  # no price for local hardware: it counts as free
         return {"reason": f"local job {job.job_id}: {hours:.6f} GPU-hours", "training_hours": hours,
@@ -247,12 +248,13 @@ class LocalTraining:
         device = str(facts.get("device") or "CPU")
         return {"hardware": self._hardware_of(device), "device": device, "backend": facts.get("backend"),
                 "parameters": facts.get("parameters"), "counted_tokens": int(job.training["tokens"] * epochs_done),
-                "train_seconds": float(facts["train_runtime"]), "wall_seconds": self._wall_seconds(job)}  # fmt: skip
+                "train_seconds": float(facts["train_runtime"]),
+                "wall_seconds": self._wall_seconds(job, facts)}  # fmt: skip
 
-    def _wall_seconds(self, job: FineTuningJob) -> float:
-        """From the process's start (the Submitted event) to the run's `finished` line."""
+    def _wall_seconds(self, job: FineTuningJob, facts: dict[str, Any]) -> float:
+        """From the process's start (the Submitted event) to the run's `finished` line (in its `facts`)."""
         started = next(e for e in self.jobs.history(job.job_id) if isinstance(e, FineTuningJob.Submitted))
-        finished = self.provider.run_facts(job).get("finished_at") or time.time()
+        finished = facts.get("finished_at") or time.time()
         return max(0.0, float(finished) - started.timestamp.timestamp())
 
     def _last_epoch(self, job: FineTuningJob) -> float:
