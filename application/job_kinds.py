@@ -65,6 +65,26 @@ def as_given(path: str, field: str, what: str) -> Path:
     return Path(path).expanduser()
 
 
+@dataclass(frozen=True)
+class JobRequest:
+    """A job as a client asked for it, before any check: the data, the training settings, and the spec's
+    other fields (job id, model name, suffix, seed, metadata) in `fields`."""
+
+    base_model: str
+    training_file: str | None = None
+    dataset_id: str | None = None
+    split: str | None = None
+    validation_file: str | None = None
+    validation_dataset: str | None = None
+    validation_split: str | None = None
+    method: Any = "supervised"
+    hyperparameters: dict[str, Any] | None = None
+    training_config: dict[str, Any] | None = None
+    skip_checks: bool = False
+    resolve: FileResolver = as_given
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class TrainingData:
     """Reads and checks a job's data, from a dataset split or a file, against OpenAI's file rules."""
@@ -111,10 +131,7 @@ class JobKind(Protocol):
 
     provider: TrainingProvider
 
-    def plan(self, base_model: str, *, training_file: str | None, dataset_id: str | None, split: str | None,
-             validation_file: str | None, validation_dataset: str | None, validation_split: str | None,
-             method: Any, hyperparameters: dict[str, Any] | None, training_config: dict[str, Any] | None,
-             skip_checks: bool, resolve: FileResolver, **fields: Any) -> Plan: ...  # fmt: skip
+    def plan(self, r: JobRequest) -> Plan: ...
 
     def training_cost(self, job: FineTuningJob, finished: datetime) -> dict[str, Any]:
         """The ledger fields of a succeeded job's training cost, beyond what every job gives."""
@@ -133,28 +150,26 @@ class HostedTraining:
     data: TrainingData
     ledger: CostLedger
 
-    def plan(self, base_model: str, *, training_file: str | None, dataset_id: str | None, split: str | None,
-             validation_file: str | None, validation_dataset: str | None, validation_split: str | None,
-             method: Any, hyperparameters: dict[str, Any] | None, training_config: dict[str, Any] | None,
-             skip_checks: bool, resolve: FileResolver, **fields: Any) -> Plan:  # fmt: skip
-        self.provider.check_base_model(base_model)
+    def plan(self, r: JobRequest) -> Plan:
+        self.provider.check_base_model(r.base_model)
         # validate the cheap fields first, on a placeholder source
-        JobSpec.validate(base_model=base_model, training=TrainingSource("file"), method=method,
-                         hyperparameters=hyperparameters, provider=self.provider.name, **fields)  # fmt: skip
+        JobSpec.validate(base_model=r.base_model, training=TrainingSource("file"), method=r.method,
+                         hyperparameters=r.hyperparameters, provider=self.provider.name, **r.fields)  # fmt: skip
         warnings: list[str] = []
-        common = dict(base_model=base_model, method=method, skip_checks=skip_checks, warnings=warnings,
-                      encoding=self.data.tokens.encoding_for(base_model), resolve=resolve,
+        common = dict(base_model=r.base_model, method=r.method, skip_checks=r.skip_checks, warnings=warnings,
+                      encoding=self.data.tokens.encoding_for(r.base_model), resolve=r.resolve,
                       minimum_applies=self.provider.minimum_examples_apply)  # fmt: skip
-        training, train_bytes = self.data.source("training", dataset_id=dataset_id, split=split, path=training_file,
-                                                 **common)  # fmt: skip
+        training, train_bytes = self.data.source("training", dataset_id=r.dataset_id, split=r.split,
+                                                 path=r.training_file, **common)  # fmt: skip
         files = {"training": train_bytes}
         validation = None
-        if validation_file is not None or validation_dataset is not None:
+        if r.validation_file is not None or r.validation_dataset is not None:
             validation, files["validation"] = self.data.source(
-                "validation", dataset_id=validation_dataset, split=validation_split, path=validation_file, **common
+                "validation", dataset_id=r.validation_dataset, split=r.validation_split, path=r.validation_file,
+                **common,
             )  # fmt: skip
-        spec = JobSpec.validate(base_model=base_model, training=training, validation=validation, method=method,
-                                hyperparameters=hyperparameters, provider=self.provider.name, **fields)  # fmt: skip
+        spec = JobSpec.validate(base_model=r.base_model, training=training, validation=validation, method=r.method,
+                                hyperparameters=r.hyperparameters, provider=self.provider.name, **r.fields)  # fmt: skip
         self.provider.check_runnable(spec)
         price = self.ledger.price_for(spec.base_model, datetime.now(UTC))
         estimate = estimate_cost(training.tokens, training.examples, spec.hyperparameters.n_epochs, price)
@@ -185,23 +200,21 @@ class LocalTraining:
     def __post_init__(self) -> None:
         self.hardware_name = hardware(self.hardware_name).name
 
-    def plan(self, base_model: str, *, training_file: str | None, dataset_id: str | None, split: str | None,
-             validation_file: str | None, validation_dataset: str | None, validation_split: str | None,
-             method: Any, hyperparameters: dict[str, Any] | None, training_config: dict[str, Any] | None,
-             skip_checks: bool, resolve: FileResolver, **fields: Any) -> Plan:  # fmt: skip
-        if method != "supervised":
+    def plan(self, r: JobRequest) -> Plan:
+        if r.method != "supervised":
             raise InvalidInput("Local jobs train supervised (SFT) only.")
+        base_model = r.base_model
         if base_model.startswith(LOCAL_PATH_PREFIXES):
             # a folder the training script would load: over HTTP inside the data folder, given to the script resolved
-            base_model = str(resolve(base_model, "base_model", "folder"))
-        config = LocalTrainingConfig.validate(base_model=base_model, **(training_config or {}))
+            base_model = str(r.resolve(base_model, "base_model", "folder"))
+        config = LocalTrainingConfig.validate(base_model=base_model, **(r.training_config or {}))
         warnings: list[str] = []
-        training, data = self.data.source("training", dataset_id=dataset_id, split=split, path=training_file,
-                                          base_model=base_model, method="supervised", skip_checks=skip_checks,
-                                          warnings=warnings, encoding=LOCAL_COUNTING, resolve=resolve,
+        training, data = self.data.source("training", dataset_id=r.dataset_id, split=r.split, path=r.training_file,
+                                          base_model=base_model, method="supervised", skip_checks=r.skip_checks,
+                                          warnings=warnings, encoding=LOCAL_COUNTING, resolve=r.resolve,
                                           minimum_applies=self.provider.minimum_examples_apply)  # fmt: skip
         spec = JobSpec.validate(base_model=base_model, training=training, provider=self.provider.name,
-                                local_config=config.as_dict(), **fields)  # fmt: skip
+                                local_config=config.as_dict(), **r.fields)  # fmt: skip
         self.provider.check_runnable(spec)
         return Plan(spec, self.estimate(config, training.tokens, training.examples), {"training": data}, warnings)
 

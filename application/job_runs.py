@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from application.job_kinds import FileResolver, JobKind, Plan, as_given
+from application.job_kinds import FileResolver, JobKind, JobRequest, Plan, as_given
 from application.jobs import Jobs
 from application.ledger import CostLedger
 from application.registry import Registry
@@ -114,12 +114,12 @@ class JobService:
             raise InvalidInput("base_model is required: the model to fine-tune, e.g. gpt-4o-mini-2024-07-18.")
         if training_file is None and dataset_id is None:
             raise InvalidInput("Give the training data: a dataset id (--dataset) or a JSONL file (TRAINING_FILE).")
-        return self._kind(provider).plan(
+        return self._kind(provider).plan(JobRequest(
             base_model, training_file=training_file, dataset_id=dataset_id, split=split,
             validation_file=validation_file, validation_dataset=validation_dataset, validation_split=validation_split,
             method=method, hyperparameters=hyperparameters, training_config=training_config, skip_checks=skip_checks,
-            resolve=resolve, **fields,
-        )  # fmt: skip
+            resolve=resolve, fields=fields,
+        ))  # fmt: skip
 
     # ---------------------------------------------------------------- create
 
