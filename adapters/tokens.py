@@ -134,3 +134,22 @@ class ChatTokens:
     def counter(encoding: str) -> Callable[[Any], int]:
         found = get_encoding(encoding)
         return lambda messages: count_chat(messages, found)
+
+
+def estimate_call(model: str, request: Mapping[str, Any], answer: str) -> tuple[int, int]:
+    """A call's input and output tokens, counted when the upstream sent no usage: the model's own
+    tokenizer where tiktoken knows it, else o200k_base (an estimate either way; the gateway marks it)."""
+    try:
+        encoding = get_encoding(encoding_name_for(model))
+    except InvalidInput:
+        encoding = get_encoding("o200k_base")
+    messages, prompt = request.get("messages"), request.get("prompt")
+    if isinstance(messages, list):
+        prompt_tokens = count_chat([m for m in messages if isinstance(m, Mapping)], encoding)
+    elif isinstance(prompt, str):
+        prompt_tokens = count_text(prompt, encoding)
+    elif isinstance(prompt, list):
+        prompt_tokens = sum(count_text(p, encoding) for p in prompt if isinstance(p, str))
+    else:
+        prompt_tokens = 0
+    return prompt_tokens, count_text(answer, encoding)

@@ -284,6 +284,43 @@ class Settings(ProviderSettings):
         Path(".ft/files"), description="the folder the server opens files from on a client's behalf"
     )
 
+    gateway: bool = Field(True, description="serve the OpenAI-compatible gateway under /gateway/v1")
+    gateway_fallbacks: dict[str, str] = Field(
+        default_factory=dict,
+        description='each model\'s fallback, as JSON {"support-bot": "previous" | "other-model" | "other-model@2"}: '
+        "where a call goes when the deployed version's upstream fails before answering",
+    )
+    gateway_connect_timeout: float = Field(5.0, gt=0, le=120, description="seconds to connect to an upstream")
+    gateway_read_timeout: float = Field(
+        600.0, gt=0, le=3600, description="seconds an upstream may take between two bytes of an answer"
+    )
+    gateway_max_retry_after: float = Field(
+        2.0, ge=0, le=60, description="the longest Retry-After the gateway waits before a retry (longer: fail over)"
+    )
+    gateway_queue: int = Field(100_000, ge=1, le=10_000_000, description="call records held for writing at most")
+    gateway_flush_interval: float = Field(0.25, gt=0, le=60, description="seconds between writes of call records")
+    gateway_flush_batch: int = Field(1_000, ge=1, le=10_000, description="call records that trigger a write at once")
+    gateway_journal_dir: Path = Field(
+        Path(".ft/gateway"), description="where each server notes its unwritten call records (reported after a crash)"
+    )
+
+    @field_validator("gateway_fallbacks")
+    @classmethod
+    def _valid_fallbacks(cls, value: dict[str, str]) -> dict[str, str]:
+        from application.gateway_routes import PREVIOUS, parse_model_ref
+        from domain.errors import DomainError
+
+        for model, fallback in value.items():
+            try:
+                parse_model_ref(model)
+                if fallback != PREVIOUS:
+                    parse_model_ref(fallback)
+            except DomainError as e:
+                raise ValueError(
+                    f"FT_GATEWAY_FALLBACKS: {e.detail} (a fallback is a model, model@N or previous)"
+                ) from None
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _valid_url(cls, value: str) -> str:

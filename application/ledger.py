@@ -19,6 +19,7 @@ from application.base import FtApplication, Recorded, validate_actor
 from domain.batches import BatchRejected, RecordError, parse_batch
 from domain.costs import PricedCost, TrainingCost, TrainingJob, price_training, training_job_id
 from domain.errors import RuleViolation
+from domain.gateway_calls import GatewayCall, price_calls
 from domain.inference import InferenceBatch, InferenceRecord, price_records
 from domain.pricing import CATALOG_ID, Price, PriceCatalog
 from domain.shipped_prices import shipped_prices
@@ -151,6 +152,19 @@ class CostLedger(FtApplication):
         except IntegrityError:  # this very batch was appended already (a retry)
             return InferencesRecorded(0, sorted(duplicates + [r["id"] for r in batch.records]), None)
         return InferencesRecorded(len(batch.records), duplicates, recorded)
+
+    def record_calls(self, calls: Sequence[GatewayCall], *, actor: str) -> Recorded | None:
+        """Appends the gateway's calls as one batch of the inference path, each priced from the catalog
+        at its time. The same batch appended twice (a flush retried after a lost answer) counts once:
+        the batch id derives from the call ids."""
+        if not calls:
+            return None
+        catalog = self.catalog()
+        batch = price_calls(calls, catalog.lookup() if catalog is not None else (lambda model, at: None))
+        try:
+            return self.record(InferenceBatch.record(batch, actor=actor))
+        except IntegrityError:  # this very batch was appended already
+            return None
 
     def price_for(self, model: str, at: datetime) -> Price | None:
         catalog = self.catalog()

@@ -10,6 +10,7 @@ from projections.deployments import DeploymentStatusProjection
 from projections.engine import Projection
 from projections.evaluations import EvaluationsProjection
 from projections.examples import ExamplesProjection
+from projections.gateway_calls import GatewayCallsProjection
 from projections.jobs import JobsProjection
 from projections.registry import RegistryListingProjection
 
@@ -25,4 +26,5 @@ def default_projections() -> list[Projection]:
         DatasetProjection(),
         JobsProjection(),
         EvaluationsProjection(),
+        GatewayCallsProjection(),
     ]

@@ -32,7 +32,8 @@ def _text(value: Decimal | None) -> str | None:
 
 class CostProjection(Projection):
     name = "costs"
-    schema_version = 2
+    # 3: gateway calls (records with `source: gateway`) keep their registry version; an unpriced call has no cost
+    schema_version = 3
     event_classes = (TrainingCost.Recorded, InferenceBatch.Recorded)
     tables = {
         "cost_jobs": (
@@ -49,8 +50,8 @@ class CostProjection(Projection):
         "inference_records": (
             "id TEXT PRIMARY KEY, model TEXT NOT NULL, at TEXT NOT NULL, input_tokens BIGINT NOT NULL, "
             "cached_input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, latency_ms DOUBLE PRECISION, "
-            "cost TEXT NOT NULL, cost_source TEXT NOT NULL, price TEXT, is_fine_tuned BOOLEAN NOT NULL, "
-            "ab_test TEXT, tags TEXT, position BIGINT NOT NULL"
+            "cost TEXT, cost_source TEXT NOT NULL, price TEXT, is_fine_tuned BOOLEAN NOT NULL, "
+            "ab_test TEXT, tags TEXT, version INTEGER, position BIGINT NOT NULL"
         ),
         "cost_daily": (
             "day TEXT NOT NULL, model TEXT NOT NULL, training_cost TEXT NOT NULL, jobs INTEGER NOT NULL, "
@@ -105,17 +106,18 @@ class CostProjection(Projection):
                 rows.append(
                     (r["id"], r["model"], stamp, r["input_tokens"], r["cached_input_tokens"], r["output_tokens"],
                      r["latency_ms"], r["cost"], r["cost_source"], r["price"], r["is_fine_tuned"], r["ab_test"],
-                     json.dumps(r["tags"]) if r["tags"] else None, position)
+                     json.dumps(r["tags"]) if r["tags"] else None, r.get("version"), position)
                 )  # fmt: skip
+                cost = r["cost"]  # None: a gateway call nobody priced (counted, with no cost)
                 amounts = {
                     "inferences": 1, "input_tokens": r["input_tokens"], "cached_input_tokens": r["cached_input_tokens"],
-                    "output_tokens": r["output_tokens"], "inference_cost": Decimal(r["cost"]),
+                    "output_tokens": r["output_tokens"], "inference_cost": Decimal(cost) if cost is not None else 0,
                 }  # fmt: skip
                 totals["cost_models"].add((r["model"],), **amounts)
                 totals["cost_daily"].add((stamp[:10], r["model"]), **amounts)
         cur.executemany(
             f"INSERT INTO {table} (id, model, at, input_tokens, cached_input_tokens, output_tokens, latency_ms, cost, "
-            f"cost_source, price, is_fine_tuned, ab_test, tags, position) VALUES ({', '.join('?' * 14)})",
+            f"cost_source, price, is_fine_tuned, ab_test, tags, version, position) VALUES ({', '.join('?' * 15)})",
             rows,
         )
 
@@ -239,7 +241,7 @@ def cost_summary(db: Database, *, since: str | None = None, until: str | None = 
 
 _RECORD_COLUMNS = (
     "id, model, at, input_tokens, cached_input_tokens, output_tokens, latency_ms, cost, cost_source, price, "
-    "is_fine_tuned, ab_test, tags, position"
+    "is_fine_tuned, ab_test, tags, version, position"
 )
 
 
@@ -281,10 +283,10 @@ def inference_costs(
             params,
         ).fetchone()
         costs = cur.execute(f"SELECT cost FROM inference_records {where}", params).fetchall()
-    total_cost = sum((Decimal(c["cost"]) for c in costs), Decimal(0))
+    total_cost = sum((Decimal(c["cost"]) for c in costs if c["cost"] is not None), Decimal(0))
     calls = int(sums["inferences"])
     records = [
-        {**r, "cost": Decimal(r["cost"]), "is_fine_tuned": bool(r["is_fine_tuned"]),
+        {**r, "cost": None if r["cost"] is None else Decimal(r["cost"]), "is_fine_tuned": bool(r["is_fine_tuned"]),
          "tags": json.loads(r["tags"]) if r["tags"] else []}
         for r in rows
     ]  # fmt: skip

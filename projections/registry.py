@@ -196,3 +196,17 @@ def export_registry(db: Database) -> dict[str, list[dict[str, Any]]]:
                                "cost", "status", "registered_at", "deployed_at")}
         )  # fmt: skip
     return exported
+
+
+def serving_versions(db: Database) -> tuple[int, list[dict[str, Any]]]:
+    """What the gateway routes by, read in one transaction with the position it reflects: each model's
+    deployed version and the versions deployed before it (for a `previous` fallback), with their targets."""
+    with db.read() as cur:
+        tracked = cur.execute("SELECT position FROM projection_tracking WHERE name = ?", ("registry",)).fetchone()
+        rows = cur.execute(
+            "SELECT model, number, status, deployed_at, serving FROM registry_versions "
+            "WHERE status = 'DEPLOYED' OR deployed_at IS NOT NULL ORDER BY model, deployed_at"
+        ).fetchall()
+    versions = [{"model": r["model"], "version": r["number"], "status": r["status"], "deployed_at": r["deployed_at"],
+                 "serving": None if r["serving"] is None else json.loads(r["serving"])} for r in rows]  # fmt: skip
+    return (tracked["position"] if tracked else 0), versions

@@ -463,6 +463,17 @@ def create_sandbox_app(state: SandboxState | None = None) -> FastAPI:
                 state.refuse_training = bool(body["refuse_training"])
             return {"refuse_training": state.refuse_training}
 
+    @app.post("/_sandbox/chat")
+    async def chat_settings(request: Request) -> Any:
+        """How model calls answer: {"answers": {prompt: answer}, "delay": s, "chunk_interval": s,
+        "drop_after_chunks": n}."""
+        body = await request.json()
+        with state.lock:
+            for name in ("answers", "delay", "chunk_interval", "drop_after_chunks"):
+                if name in body:
+                    setattr(state.chat, name, body[name])
+            return {"requests": state.chat.requests}
+
     chat = chat_router(state.chat, lock=state.lock, new_id=state.new_id, clock=state.clock)
     for prefix in ("/v1", "/openai"):  # OpenAI's layout and Azure OpenAI's
         app.include_router(_router(state), prefix=prefix)

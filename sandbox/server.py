@@ -28,8 +28,8 @@ def free_port() -> int:
 class LoopbackServer:
     """An ASGI app served by uvicorn in a thread on 127.0.0.1; `make_app` builds it for each start."""
 
-    def __init__(self, make_app: Callable[[], Any], *, port: int | None = None) -> None:
-        self.make_app = make_app
+    def __init__(self, make_app: Callable[[], Any], *, port: int | None = None, lifespan: str = "off") -> None:
+        self.make_app, self.lifespan = make_app, lifespan
         self.port = port or free_port()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -40,7 +40,7 @@ class LoopbackServer:
 
     def start(self, timeout: float = 20.0) -> Self:
         config = uvicorn.Config(self.make_app(), host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off")  # fmt: skip
+                                lifespan=self.lifespan)  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="openai-sandbox", daemon=True)
         self._thread.start()

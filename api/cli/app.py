@@ -30,6 +30,7 @@ GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
     "jobs": ("Fine-tuning jobs, at OpenAI or on this machine.", ("jobs", "local")),
     "evals": ("Evaluations: offline from a file, live against an endpoint, comparisons.", ("evals",)),
     "ollama": ("Unsloth scripts with their Modelfiles, and the models Ollama has.", ("ollama",)),
+    "gateway": ("The gateway's calls and their statistics, and where versions serve.", ("gateway",)),
     "projections": ("Status, rebuild and follow the read models.", ("projections",)),
     "db": ("Create the store's schema.", ("db",)),
     "sandbox": ("Local stand-ins that speak providers' real APIs.", ("sandbox",)),

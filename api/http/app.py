@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.http.errors import BodyTooLarge, http_problem, install_error_handlers
+from api.http.gateway import GatewayMount
 from api.http.idempotency import IdempotencyMiddleware
 from api.http.responses import add_components
 from api.http.routes import (
@@ -23,6 +24,7 @@ from api.http.routes import (
     deployments,
     evaluations,
     examples,
+    gateway,
     health,
     jobs,
     models,
@@ -103,9 +105,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             opened.start_following(settings.projection_interval)
         if settings.poll_jobs:
             opened.start_polling_jobs(settings.job_poll_seconds)
+        live_gateway = None
+        if settings.gateway:
+            from api.gateway_wiring import open_gateway  # the gateway's client loads only where it serves
+
+            live_gateway = app.state.gateway = open_gateway(settings, opened)
+            live_gateway.start()
         try:
             yield
         finally:
+            if live_gateway is not None:
+                app.state.gateway = None
+                await live_gateway.stop()  # writes the queued call records
             opened.stop_polling_jobs()
             opened.stop_following()
             if runtime is None:
@@ -122,9 +133,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = runtime
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)
-    app.add_middleware(BodySizeLimit, limit=MAX_BODY_BYTES)  # outermost: it also limits what idempotency reads
+    app.add_middleware(BodySizeLimit, limit=MAX_BODY_BYTES)  # it also limits what idempotency reads
+    app.add_middleware(GatewayMount)  # outermost: a gateway call meets no API middleware
     modules = (models, deployments, audit, registry, prices, costs, ab_tests, examples, datasets, jobs,
-               evaluations, projections, health)
+               evaluations, gateway, projections, health)
     for module in modules:
         app.include_router(module.router)
 

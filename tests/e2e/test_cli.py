@@ -80,12 +80,13 @@ def test_the_registry_scenario_through_the_cli(database_url: str, tmp_path: Path
         ("datasets", pos(10)),
         ("jobs", pos(10)),
         ("evaluations", pos(10)),
+        ("gateway_calls", pos(10)),
     ]
     assert (
         ft(database_url, "deployment-status", "--json").stdout,
         ft(database_url, "audit", "--json").stdout,
     ) == before
-    assert [p["lag"] for p in ft_json(database_url, "projections", "status")] == [0] * 9
+    assert [p["lag"] for p in ft_json(database_url, "projections", "status")] == [0] * 10
 
     exported = tmp_path / "registry.json"
     assert ft_json(database_url, "export-registry", str(exported)) == {
@@ -185,6 +186,7 @@ def test_a_projection_worker_keeps_the_views_current_with_events_other_processes
             "deployments": 0,
             "evaluations": 0,
             "examples": 0,
+            "gateway_calls": 0,
             "jobs": 0,
             "registry": 0,
         }

@@ -43,6 +43,7 @@ def test_catching_up_in_small_batches_projects_every_event_once(runtime: Runtime
         "deployments": head,
         "evaluations": head,
         "examples": head,
+        "gateway_calls": head,
         "jobs": head,
         "registry": head,
     }
@@ -182,7 +183,7 @@ def test_rebuilding_an_unknown_projection_names_the_known_ones(runtime: Runtime)
     with pytest.raises(
         NotFound,
         match="Unknown projection 'prompts': the projections are ab_stats, audit, costs, datasets, deployments, "
-        "evaluations, examples, jobs, registry",
+        "evaluations, examples, gateway_calls, jobs, registry",
     ):
         runtime.engine.rebuild("prompts")
 

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from api.http.errors import STORE_RETRY_AFTER, STORE_UNAVAILABLE, problem
 from api.http.responses import errors
-from api.http.schemas.health import HealthOut
+from api.http.schemas.health import GatewayHealthOut, HealthWithGatewayOut
 
 router = APIRouter(tags=["health"], responses=errors(503))
 
@@ -44,8 +44,8 @@ def _probe(runtime: Any) -> tuple[int, int]:
     return head, sum(s.quarantined for s in statuses)
 
 
-@router.get("/healthz", response_model=HealthOut)
-async def healthz(request: Request) -> HealthOut | JSONResponse:
+@router.get("/healthz", response_model=HealthWithGatewayOut)
+async def healthz(request: Request) -> HealthWithGatewayOut | JSONResponse:
     runtime = request.app.state.runtime
     check = _store_check(request.app.state, lambda: _probe(runtime))
     try:
@@ -59,4 +59,14 @@ async def healthz(request: Request) -> HealthOut | JSONResponse:
         slug, title, _ = STORE_UNAVAILABLE
         return problem(503, slug, title, detail, headers={"Retry-After": STORE_RETRY_AFTER},
                        store=runtime.config.dialect)  # fmt: skip
-    return HealthOut(status="ok", store=runtime.config.dialect, head=head, quarantined=quarantined)
+    gateway = getattr(request.app.state, "gateway", None)
+    return HealthWithGatewayOut(status="ok", store=runtime.config.dialect, head=head, quarantined=quarantined,
+                                gateway=None if gateway is None else gateway_health(gateway))  # fmt: skip
+
+
+def gateway_health(gateway: Any) -> GatewayHealthOut:
+    s = gateway.recorder.stats()
+    return GatewayHealthOut(routes_position=gateway.routes.position, queued=s.queued, in_flight=s.in_flight,
+                            recorded=s.recorded, dropped=s.dropped, capacity=s.capacity,
+                            queue_full=s.queued >= s.capacity, failed_writes=s.failed_writes,
+                            last_error=s.last_error, lost_at_last_stop=s.lost_at_last_stop)  # fmt: skip

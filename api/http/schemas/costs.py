@@ -119,9 +119,10 @@ class InferenceRecordOut(BaseModel):
     cached_input_tokens: int
     output_tokens: int
     latency_ms: float | None
-    cost: Decimal
-    cost_source: str
+    cost: Decimal | None = Field(description="null for a gateway call no catalog entry prices (cost_source unpriced)")
+    cost_source: str = Field(description="given, catalog, or unpriced")
     price: str | None = Field(description="The catalog entry the cost was computed with")
+    version: int | None = Field(None, description="The registry version that served a gateway call")
     is_fine_tuned: bool
     ab_test: str | None
     tags: list[str]

@@ -1,0 +1,81 @@
+"""Builds the gateway from the server's settings and store: its routes, recorder, upstreams and credentials.
+
+The credential rule lives here: a version served by a configured upstream (`{upstream: NAME}`) gets that
+upstream's URL and key; a version served at a base URL gets the key of the configured endpoint with that
+very URL, if there is one, and none otherwise; such a URL must also pass the outbound rule (no private
+or metadata addresses unless FT_ALLOW_PRIVATE_ENDPOINTS). The caller's own Authorization never leaves.
+"""
+
+from __future__ import annotations
+
+import time
+
+from adapters import tokens
+from adapters.call_journal import FileJournal
+from adapters.upstream import UpstreamClient
+from api.http.gateway import Gateway, GatewayProblem, Target
+from api.runtime import Runtime
+from api.settings import ENDPOINT_EXAMPLE, Settings
+from application.call_recorder import CallRecorder
+from application.gateway_routes import Route, RouteTable
+from domain.errors import InvalidInput
+from domain.serving import ServingTarget
+from projections.registry import get_version, serving_versions
+
+#: how long an outbound check of a base URL holds (its host is resolved again after)
+CHECK_SECONDS = 60.0
+GATEWAY_ACTOR = "gateway"
+
+
+class TargetResolver:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._checked: dict[ServingTarget, tuple[float, Target | GatewayProblem]] = {}
+
+    def __call__(self, route: Route) -> Target:
+        target = route.target
+        assert target is not None  # the route table serves only versions with a target
+        cached = self._checked.get(target)
+        if cached is None or time.monotonic() - cached[0] > CHECK_SECONDS:
+            cached = self._checked[target] = (time.monotonic(), self._resolve(route, target))
+        if isinstance(cached[1], GatewayProblem):
+            raise cached[1]
+        return cached[1]
+
+    def _resolve(self, route: Route, target: ServingTarget) -> Target | GatewayProblem:
+        endpoints = self.settings.outbound_endpoints
+        if target.upstream is not None:
+            found = endpoints.get(target.upstream)
+            if found is None:
+                return GatewayProblem(
+                    502, "unknown-upstream", "Unknown upstream",
+                    f"{route.label} is served by upstream {target.upstream!r}, which is not configured on this "
+                    f"server (configured: {', '.join(sorted(endpoints))}). Set {ENDPOINT_EXAMPLE}, or change where "
+                    f"the version is served with `ft-cli models set-serving {route.model} --version {route.version}`.",
+                )  # fmt: skip
+            return Target(found.chat_url, found.key, target.upstream)
+        url = target.base_url or ""
+        for name, endpoint in endpoints.items():  # the very URL of a configured endpoint: its own key
+            if endpoint.chat_url == url:
+                return Target(url, endpoint.key, name)
+        try:
+            self.settings.check_outbound(url)
+        except InvalidInput as e:
+            return GatewayProblem(502, "outbound-refused", "Upstream refused by the outbound rule", e.detail)
+        return Target(url, None, url)
+
+
+def open_gateway(settings: Settings, runtime: Runtime) -> Gateway:
+    db = runtime.db
+    routes = RouteTable(lambda: serving_versions(db), lambda name, number: get_version(db, name, number),
+                        settings.gateway_fallbacks)  # fmt: skip
+    recorder = CallRecorder(
+        lambda calls: runtime.ledger.record_calls(calls, actor=GATEWAY_ACTOR),
+        capacity=settings.gateway_queue, batch=settings.gateway_flush_batch, interval=settings.gateway_flush_interval,
+        journal=FileJournal(settings.gateway_journal_dir, runtime.config.url),
+    )  # fmt: skip
+    upstream = UpstreamClient(connect_timeout=settings.gateway_connect_timeout,
+                              read_timeout=settings.gateway_read_timeout)  # fmt: skip
+    return Gateway(routes, recorder, upstream, tokens=settings.tokens, resolve_target=TargetResolver(settings),
+                   estimate=tokens.estimate_call, max_retry_after=settings.gateway_max_retry_after,
+                   refresh_interval=settings.projection_interval)  # fmt: skip

@@ -1,0 +1,118 @@
+"""A served ft-lifecycle app with its gateway in front of a sandbox upstream, for the gateway's tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+
+from api.http.app import create_app
+from api.runtime import Runtime
+from api.settings import Settings
+from sandbox.server import LoopbackServer, SandboxServer
+from tests.support.postgres_server import free_port
+from tests.support.server import UVICORN_READY, process_until_ready
+
+#: the upstream's key, held by the server: it must reach the upstream and nowhere else
+UPSTREAM_KEY = "sk-upstream-DO-NOT-LEAK-5b7d1c"
+#: the application's token for the gateway (FT_API_TOKENS): it must never reach the upstream
+APP_TOKEN = "tok-app-3f9e2a-0c41d87b"
+FT_MODEL = "ft:gpt-4o-mini-2024-07-18:acme::abc123"
+PROMPT = "How do I update the billing address?"
+ANSWER = "Open Account, then Billing, and edit the address; it applies at once."
+MESSAGES = [{"role": "user", "content": PROMPT}]
+
+
+@dataclass
+class GatewayUnderTest:
+    runtime: Runtime
+    upstream: SandboxServer
+    server: LoopbackServer
+    app: Any
+
+    @property
+    def root(self) -> str:
+        return self.server.root_url
+
+    def sdk(self, *, retries: int = 0, token: str = APP_TOKEN, timeout: float = 10.0) -> openai.OpenAI:
+        return openai.OpenAI(base_url=f"{self.root}/gateway/v1", api_key=token, max_retries=retries, timeout=timeout)
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.root, headers={"Authorization": f"Bearer {APP_TOKEN}"}, timeout=30)
+
+    @property
+    def gateway(self) -> Any:
+        return self.app.state.gateway
+
+    def register(self, name: str = "support-bot", *, serving: dict[str, str] | None = None, deploy: bool = True,
+                 job: str | None = None) -> int:  # fmt: skip
+        """Registers (and deploys) a version served by the sandbox; waits until the gateway routes by it."""
+        serving = serving or {"upstream": "sandbox", "model": FT_MODEL}
+        with self.api() as api:
+            body = {"base_model": "gpt-4o-mini-2024-07-18", "job_id": job or f"ftjob-{name}-{id(serving)}",
+                    "dataset_size": 500, "serving": serving}  # fmt: skip
+            r = api.post(f"/v1/models/{name}/versions", json=body)
+            assert r.status_code == 201, r.text
+            number, position = r.json()["version"], r.json()["position"]
+            if deploy:
+                position = self.deploy(name, number)
+        assert self.gateway.routes.wait_for(position)
+        return number
+
+    def deploy(self, name: str, number: int) -> int:
+        with self.api() as api:
+            r = api.post(f"/v1/models/{name}/deploy", json={"version": number, "reason": "test"})
+            assert r.status_code == 200, r.text
+        position = r.json()["position"]
+        assert self.gateway.routes.wait_for(position)
+        return position
+
+    def rollback(self, name: str, to: int) -> int:
+        with self.api() as api:
+            r = api.post(f"/v1/models/{name}/rollback", json={"target_version": to, "reason": "test"})
+            assert r.status_code == 200, r.text
+        position = r.json()["position"]
+        assert self.gateway.routes.wait_for(position)
+        return position
+
+    def flushed(self) -> None:
+        """Every call answered so far is written, and the views have it."""
+        assert self.gateway.recorder.wait_idle()
+        self.gateway.recorder.flush()
+        self.runtime.engine.catch_up()
+
+
+@contextmanager
+def upstream_process(**chat: Any) -> Iterator[str]:
+    """The sandbox in a process of its own (the tests' other core); yields its base URL."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "api.cli", "sandbox", "openai", "--port", str(port)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FT_")} | {"PYTHONUNBUFFERED": "1"}
+    with process_until_ready(cmd, ready=UVICORN_READY, env=env):
+        base = f"http://127.0.0.1:{port}"
+        httpx.post(f"{base}/_sandbox/chat", json={"answers": {PROMPT: ANSWER}} | chat).raise_for_status()
+        yield f"{base}/v1"
+
+
+@contextmanager
+def gateway_under_test(runtime: Runtime, tmp_path: Path, *, endpoints: dict[str, Any] | None = None,
+                       **settings: Any) -> Iterator[GatewayUnderTest]:  # fmt: skip
+    """The app in a thread, the sandbox `sandbox` upstream in another; `endpoints` adds upstreams."""
+    with SandboxServer() as upstream:
+        upstream.state.chat.answers = {PROMPT: ANSWER}
+        upstream.state.valid_keys = {UPSTREAM_KEY}
+        config = Settings(
+            database_url=runtime.config.url, api_tokens=f"app:{APP_TOKEN}", poll_jobs=False,
+            projection_interval=0.05, allow_private_endpoints=True, gateway_journal_dir=tmp_path / "journal",
+            endpoints={"sandbox": {"base_url": upstream.base_url, "api_key": UPSTREAM_KEY}} | (endpoints or {}),
+        ).model_copy(update=settings)  # fmt: skip
+        app = create_app(config, runtime)
+        with LoopbackServer(lambda: app, lifespan="on") as server:
+            yield GatewayUnderTest(runtime, upstream, server, app)
