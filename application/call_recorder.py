@@ -6,9 +6,10 @@ what is queued as one batch every `interval` seconds or as soon as `batch` recor
 comes first, and everything on `stop`. A batch that fails to append (the store is down) is kept as
 it is and tried again: its id derives from its call ids, so a retry never counts a call twice.
 
-After each round the writer notes in a journal how many calls are queued or still being answered.
-A process killed with `kill -9` loses those (and at most one interval's arrivals after the note);
-the next process to open the same journal reports how many (`lost_at_last_stop`).
+Its counters (calls in flight, records accepted, written, dropped) are mirrored into a journal on
+every change. A process killed with `kill -9` loses what it had queued and not written, at most one
+interval's worth, and the calls it was answering; the next process on the same store reads the dead
+process's counters and reports how many (`lost_at_last_stop`).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ log = logging.getLogger(__name__)
 
 
 class Journal(Protocol):
-    """Where a recorder notes its pending calls, and finds those of recorders that died."""
+    """Where a recorder mirrors its counters, and finds those of recorders that died."""
 
-    def note(self, state: dict[str, Any]) -> None: ...
+    def open(self) -> None: ...
+
+    def mirror(self, in_flight: int, accepted: int, recorded: int, dropped: int) -> None: ...
 
     def orphans(self) -> list[dict[str, Any]]:
-        """The last notes of recorders whose process is gone (each read once)."""
+        """The counters of recorders whose process is gone, each with `lost` (each read once)."""
         ...
 
     def close(self) -> None: ...
@@ -68,10 +71,10 @@ class CallRecorder:
         self._pending: list[GatewayCall] = []  # a batch whose write failed, retried as it is
         self._writing = threading.Lock()
         self._journal = journal
-        self._noted: dict[str, int] | None = None
         self.in_flight = 0
         self._idle = threading.Condition()
-        self.recorded = self.dropped = self.failed_writes = 0
+        self._mirroring = threading.Lock()
+        self.accepted = self.recorded = self.dropped = self.failed_writes = 0
         self.last_error: str | None = None
         self.lost_at_last_stop = 0
 
@@ -80,32 +83,43 @@ class CallRecorder:
     def begin(self) -> None:
         """A call started: it is in flight until its record is offered."""
         self.in_flight += 1
+        self._mirror()
 
     def offer(self, call: GatewayCall) -> bool:
         """Queues a call's record; False (counted as dropped) when the queue is full. Never blocks."""
         self.in_flight -= 1
+        if len(self._queue) >= self.capacity:
+            self.dropped += 1
+            queued = False
+        else:
+            self._queue.append(call)
+            self.accepted += 1
+            queued = True
+            if len(self._queue) >= self.batch:
+                self._wake.set()
+        self._mirror()
         if not self.in_flight:
             with self._idle:
                 self._idle.notify_all()
-        if len(self._queue) >= self.capacity:
-            self.dropped += 1
-            return False
-        self._queue.append(call)
-        if len(self._queue) >= self.batch:
-            self._wake.set()
-        return True
+        return queued
+
+    def _mirror(self) -> None:
+        if self._journal is not None:
+            with self._mirroring:  # two threads change the counters: one consistent copy at a time
+                self._journal.mirror(self.in_flight, self.accepted, self.recorded, self.dropped)
 
     # ------------------------------------------------------------- the writer thread
 
     def start(self) -> None:
         if self._journal is not None:
-            lost = [o for o in self._journal.orphans()]
-            self.lost_at_last_stop = sum(int(o.get("pending", 0)) for o in lost)
-            for o in lost:
+            dead = self._journal.orphans()
+            self.lost_at_last_stop = sum(o["lost"] for o in dead)
+            for o in dead:
                 log.warning(
-                    "gateway: the process %s stopped without flushing %s call record(s) (queued or in flight at "
-                    "its last note, %s); they are lost", o.get("pid"), o.get("pending"), o.get("noted_at"),
+                    "gateway: the process %s stopped without writing %s call record(s) (%s in flight, %s queued); "
+                    "they are lost", o["pid"], o["lost"], o["in_flight"], o["lost"] - o["in_flight"],
                 )  # fmt: skip
+            self._journal.open()
         self._thread = threading.Thread(target=self._run, name="gateway-recorder", daemon=True)
         self._thread.start()
 
@@ -137,6 +151,7 @@ class CallRecorder:
             self._write(self._pending)
             self.recorded += len(self._pending)
             self._pending = []
+            self._mirror()
 
     def _run(self) -> None:
         while True:
@@ -149,21 +164,10 @@ class CallRecorder:
                 self.failed_writes += 1
                 self.last_error = f"{type(e).__name__}: {str(e)[:300]}"
                 log.warning("gateway: could not record %d call(s), retrying: %s", len(self._pending), self.last_error)
-            self._note()
             if stopping:
                 return
             self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))
             self._wake.clear()
-
-    def _note(self) -> None:
-        state = {"pending": self.pending, "recorded": self.recorded, "dropped": self.dropped}
-        if self._journal is None or state == self._noted:  # an idle gateway writes nothing
-            return
-        try:
-            self._journal.note(state)
-            self._noted = state
-        except OSError as e:
-            log.warning("gateway: could not write the recorder's journal: %s", e)
 
     @property
     def pending(self) -> int:
