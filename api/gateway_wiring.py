@@ -8,7 +8,10 @@ or metadata addresses unless FT_ALLOW_PRIVATE_ENDPOINTS). The caller's own Autho
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from adapters import tokens
 from adapters.call_journal import FileJournal
@@ -17,11 +20,15 @@ from api.http.gateway import Gateway, GatewayProblem, Target
 from api.runtime import Runtime
 from api.settings import ENDPOINT_EXAMPLE, Settings
 from application.call_recorder import CallRecorder
+from application.gateway_capture import Capture, CaptureRule
 from application.gateway_routes import Route, RouteTable
 from domain.errors import InvalidInput
+from domain.examples import parse_example
+from domain.gateway_calls import GatewayCall
 from domain.serving import ServingTarget
 from projections.registry import get_version, serving_versions
 
+log = logging.getLogger(__name__)
 #: how long an outbound check of a base URL holds (its host is resolved again after)
 CHECK_SECONDS = 60.0
 GATEWAY_ACTOR = "gateway"
@@ -70,12 +77,33 @@ def open_gateway(settings: Settings, runtime: Runtime) -> Gateway:
     routes = RouteTable(lambda: serving_versions(db), lambda name, number: get_version(db, name, number),
                         settings.gateway_fallbacks)  # fmt: skip
     recorder = CallRecorder(
-        lambda calls: runtime.ledger.record_calls(calls, actor=GATEWAY_ACTOR),
+        lambda calls: write_calls(runtime, calls),
         capacity=settings.gateway_queue, batch=settings.gateway_flush_batch, interval=settings.gateway_flush_interval,
         journal=FileJournal(settings.gateway_journal_dir, runtime.config.url),
     )  # fmt: skip
     upstream = UpstreamClient(connect_timeout=settings.gateway_connect_timeout,
                               read_timeout=settings.gateway_read_timeout)  # fmt: skip
+    capture = Capture({model: CaptureRule.build(rule.sample_rate, rule.redact)
+                       for model, rule in settings.gateway_capture.items()})  # fmt: skip
     return Gateway(routes, recorder, upstream, tokens=settings.tokens, resolve_target=TargetResolver(settings),
                    estimate=tokens.estimate_call, max_retry_after=settings.gateway_max_retry_after,
-                   refresh_interval=settings.projection_interval)  # fmt: skip
+                   refresh_interval=settings.projection_interval, capture=capture)  # fmt: skip
+
+
+def write_calls(runtime: Runtime, calls: Sequence[GatewayCall]) -> None:
+    """One batch of call records, then the examples captured from them. An example the collection would
+    refuse (a message over its size limit) is left out, so one odd call never blocks the rest."""
+    runtime.ledger.record_calls(calls, actor=GATEWAY_ACTOR)
+    now = datetime.now(UTC)
+    examples = []
+    for call in calls:
+        if call.example is None:
+            continue
+        try:
+            parse_example(call.example, now)
+        except ValueError as e:
+            log.info("gateway: call %s is not kept as an example: %s", call.id, e)
+            continue
+        examples.append(call.example)
+    if examples:
+        runtime.ingestion.collect_examples(examples, actor=GATEWAY_ACTOR)

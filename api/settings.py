@@ -144,6 +144,28 @@ def _url(name: str, value: str | None) -> str | None:
     return value
 
 
+class CaptureSetting(BaseModel):
+    """How the gateway turns a model's successful calls into collected examples."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sample_rate: float = Field(ge=0, le=1, description="the share of successful calls kept")
+    redact: list[str] | None = Field(
+        None, description="regular expressions whose matches become [REDACTED]; omitted: e-mail addresses, keys "
+        "and tokens, and long numbers; [] keeps the text as it is",
+    )  # fmt: skip
+
+    @field_validator("redact")
+    @classmethod
+    def _compiles(cls, value: list[str] | None) -> list[str] | None:
+        for pattern in value or []:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"redact pattern {pattern!r} is not a regular expression: {e}") from None
+        return value
+
+
 class ProviderSettings(BaseSettings):
     """Where fine-tuning jobs, live evaluations and publishing go, and where local runs run."""
 
@@ -289,6 +311,11 @@ class Settings(ProviderSettings):
         default_factory=dict,
         description='each model\'s fallback, as JSON {"support-bot": "previous" | "other-model" | "other-model@2"}: '
         "where a call goes when the deployed version's upstream fails before answering",
+    )
+    gateway_capture: dict[str, CaptureSetting] = Field(
+        default_factory=dict,
+        description='models whose successful calls become collected examples, as JSON {"support-bot": '
+        '{"sample_rate": 0.1, "redact": ["regex", ...]}} (off for every model not named)',
     )
     gateway_connect_timeout: float = Field(5.0, gt=0, le=120, description="seconds to connect to an upstream")
     gateway_read_timeout: float = Field(

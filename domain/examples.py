@@ -17,7 +17,7 @@ from domain.batches import batch_id
 from domain.ids import stable_id
 from domain.values import MAX_NAME, MAX_TAGS, as_value_error, free_text, name_text, record_time
 
-SOURCES = ("distillation", "task_history", "feedback", "import")
+SOURCES = ("distillation", "task_history", "feedback", "import", "gateway")
 ROLES = ("system", "user", "assistant", "tool", "developer")
 MAX_CONTENT = 1_000_000
 FIELDS = frozenset({"example_id", "prompt", "response", "system", "messages", "domain", "task_type", "rating",

@@ -73,6 +73,8 @@ class GatewayCall:
     arm: str | None = None
     fallback_from: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    #: the collected example this call was captured as (application/gateway_capture.py), written with it
+    example: dict[str, Any] | None = None
 
 
 def _price(call: GatewayCall, price_for: Callable[[str, datetime], Price | None]) -> Price | None:

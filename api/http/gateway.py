@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from adapters.upstream import DEFAULT_MAX_RETRY_AFTER, StreamBroken, UpstreamClient, UpstreamFailed, UpstreamResponse
 from application.call_recorder import CallRecorder
+from application.gateway_capture import Capture, example_of
 from application.gateway_routes import NotRoutable, Route, RouteTable, parse_model_ref
 from domain.errors import DomainError
 from domain.gateway_calls import CANCELLED, ERROR, INTERRUPTED, OK, Attempt, GatewayCall
@@ -82,8 +83,10 @@ class Gateway:
         estimate: Callable[[str, dict[str, Any], str], tuple[int, int]],
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         refresh_interval: float = 0.2,
+        capture: Capture | None = None,
     ) -> None:
         self.routes, self.recorder, self.upstream = routes, recorder, upstream
+        self.capture = capture or Capture()
         self.tokens = tokens
         self.resolve_target = resolve_target
         self.estimate = estimate
@@ -291,7 +294,9 @@ class Gateway:
         call.ttfb_ms = (time.perf_counter() - started) * 1000
         if response.status_code == 200:
             call.status = OK
-            self._count(call, request, _json(content), None)
+            answer = _json(content)
+            self._count(call, request, answer, None)
+            self._capture(call, request, lambda: _answer_text(answer))
         else:  # a 4xx the upstream gave the caller's request: passed on as it is
             call.error_kind = f"upstream_{response.status_code}"
         headers["content-type"] = response.headers.get("content-type", "application/json")
@@ -374,6 +379,14 @@ class Gateway:
         finally:
             response.close()
             self._count(call, request, None, usage, kept)
+            if call.status == OK:
+                self._capture(call, request, lambda: "".join(map(_delta_text, kept)))
+
+    def _capture(self, call: GatewayCall, request: dict[str, Any], answer: Callable[[], str]) -> None:
+        """Keeps the call as a collected example when its model's capture rule draws it."""
+        rule = self.capture.wants(call)
+        if rule is not None:
+            call.example = example_of(call, request, answer(), rule)
 
     def _count(self, call: GatewayCall, request: dict[str, Any], answer: Any, usage: dict[str, Any] | None,
                events: list[bytes] | None = None) -> None:  # fmt: skip

@@ -14,6 +14,8 @@ import openai
 import pytest
 
 from api.runtime import Runtime
+from api.settings import CaptureSetting
+from projections.examples import ExampleFilter, list_examples
 from projections.gateway_calls import get_call, list_calls
 from sandbox.openai_finetuning import Fault
 from tests.support.gateway import (
@@ -306,3 +308,33 @@ def test_ten_thousand_mixed_calls_leave_exactly_one_record_each(remote_gw: Gatew
     assert statuses["error"] == outcomes["error"] == total // 4
     assert statuses["ok"] + statuses["cancelled"] == total - total // 4 and statuses["interrupted"] == 0
     assert gw.gateway.recorder.stats().dropped == 0
+
+
+def test_capture_keeps_sampled_successful_calls_as_redacted_examples_with_their_call_id(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    capture = {"support-bot": CaptureSetting(sample_rate=1.0)}
+    with gateway_under_test(runtime, tmp_path, gateway_capture=capture) as gw:
+        gw.register()
+        gw.register("other")  # no capture rule: off
+        sdk = gw.sdk()
+        secret = [{"role": "user", "content": "I am ann@example.com, key sk-live_4f9a8b7c6d5e, card 4111 1111 "
+                   "1111 1111. How do I update the billing address?"}]  # fmt: skip
+        buffered = sdk.chat.completions.with_raw_response.create(model="support-bot", messages=secret)
+        with sdk.chat.completions.with_streaming_response.create(model="support-bot", messages=MESSAGES,
+                                                                 stream=True) as streamed:  # fmt: skip
+            list(streamed.parse())
+        sdk.chat.completions.create(model="other", messages=MESSAGES)
+        gw.upstream.state.chat.drop_after_chunks = 2
+        with pytest.raises(openai.APIError):
+            list(sdk.chat.completions.create(model="support-bot", messages=MESSAGES, stream=True))
+        gw.flushed()
+        examples = list_examples(gw.runtime.db, ExampleFilter(source="gateway"))
+    by_id = {e["example_id"]: e for e in examples}
+    assert set(by_id) == {buffered.headers["x-ft-call-id"], streamed.headers["x-ft-call-id"]}  # ok calls only
+    kept = by_id[buffered.headers["x-ft-call-id"]]
+    assert kept["source"] == "gateway" and kept["model"] == "support-bot" and "version:1" in kept["tags"]
+    assert kept["messages"][0]["content"] == ("I am [EMAIL], key [KEY], card [NUMBER]. How do I update the "
+                                              "billing address?")  # fmt: skip
+    assert kept["messages"][-1] == {"role": "assistant", "content": "I am not sure."}  # the sandbox knows not
+    assert by_id[streamed.headers["x-ft-call-id"]]["messages"][-1]["content"] == ANSWER

@@ -16,7 +16,7 @@ class DatasetIn(Request_):
     min_rating: int | None = Field(4, ge=1, le=5)
     domain: Name | None = None
     task_type: Name | None = None
-    source: Literal["distillation", "task_history", "feedback", "import"] | None = None
+    source: Literal["distillation", "task_history", "feedback", "import", "gateway"] | None = None
     since: datetime | None = None
     until: datetime | None = None
     target_model: Name = Field("gpt-4o-mini-2024-07-18", description="Picks the tokenizer and the token limit")
