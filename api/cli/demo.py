@@ -45,6 +45,78 @@ def _demo_examples(run: str) -> list[dict[str, Any]]:
     return examples
 
 
+BASE_MODEL = "gpt-4o-mini-2024-07-18"
+
+
+def _baseline(rt: Any, actor: str, run: str) -> int | None:
+    """Registers and deploys the base model as support-demo's first version when nothing is deployed yet,
+    so the demo has a version to roll back to."""
+    from projections.deployments import current_status
+
+    status = current_status(rt.db, model="support-demo")
+    if status and status[0]["deployed_version"] is not None:
+        return None
+    registered = rt.command(lambda: rt.registry.register_version(
+        "support-demo", base_model=BASE_MODEL, job_id=f"baseline-{run}", dataset_size=0, actor=actor,
+        reason="demo baseline: the base model untuned", serving={"upstream": "openai", "model": BASE_MODEL},
+    ))  # fmt: skip
+    rt.command(lambda: rt.registry.deploy("support-demo", registered.number, actor=actor, reason="demo baseline"))
+    return registered.number
+
+
+def _traffic(rt: Any, sandbox: Any, deployed: int, previous: int | None, actor: str, say: Any) -> dict[str, Any]:
+    """Calls through the gateway with the openai SDK, their cost in the ledger, then a rollback that moves
+    the next call to the version deployed before."""
+    import openai
+
+    from api.http.app import create_app
+    from api.settings import Settings
+    from projections.gateway_calls import call_stats
+    from sandbox.server import LoopbackServer
+
+    sandbox.state.chat.answers = {prompt: response for _, prompt, response in DEMO_TOPICS}
+    settings = Settings(database_url=rt.config.url, openai_base_url=sandbox.base_url, openai_api_key="sandbox-key",
+                        poll_jobs=False, projection_interval=0.05)  # fmt: skip
+    app = create_app(settings, rt)
+    with LoopbackServer(lambda: app, lifespan="on") as server:
+        gateway = app.state.gateway
+        base_url = f"{server.root_url}/gateway/v1"
+        sdk = openai.OpenAI(base_url=base_url, api_key="demo", max_retries=0)
+        ids, served = [], set()
+        for i, (_, prompt, _) in enumerate(DEMO_TOPICS):
+            messages = [{"role": "user", "content": prompt}]
+            if i % 2:
+                with sdk.chat.completions.with_streaming_response.create(model="support-demo", messages=messages,
+                                                                         stream=True) as streamed:  # fmt: skip
+                    list(streamed.parse())
+                    headers = streamed.headers
+            else:
+                headers = sdk.chat.completions.with_raw_response.create(model="support-demo", messages=messages).headers
+            ids.append(headers["x-ft-call-id"])
+            served.add(headers["x-ft-model-version"])
+        gateway.recorder.wait_idle()
+        gateway.recorder.flush()
+        rt.engine.catch_up()
+        stats = call_stats(rt.db, model="support-demo", version=deployed)["models"]
+        calls = stats[0] if stats else {"calls": 0, "cost": 0, "input_tokens": 0, "output_tokens": 0}
+        streams = len(DEMO_TOPICS) // 2
+        say(f"8. The gateway at {base_url} answered {len(ids)} calls through the openai SDK ({streams} streamed) with "
+            f"support-demo version {', '.join(sorted(served))}; the ledger has them: {calls['calls']} calls, "
+            f"{calls['input_tokens']} + {calls['output_tokens']} tokens, {cost_text(calls['cost'])}.")  # fmt: skip
+        after = None
+        if previous is not None:
+            rolled = rt.command(lambda: rt.registry.rollback("support-demo", previous, actor=actor,
+                                                            reason="demo: back to the version before"))  # fmt: skip
+            gateway.routes.wait_for(rolled.recorded.position, timeout=10)
+            raw = sdk.chat.completions.with_raw_response.create(
+                model="support-demo", messages=[{"role": "user", "content": DEMO_TOPICS[0][1]}])
+            after = int(raw.headers["x-ft-model-version"])
+            say(f"9. Rolled back to version {previous}: the next call was answered by version {after} "
+                f"({raw.parse().model}).")  # fmt: skip
+    return {"calls": len(ids), "recorded": calls["calls"], "cost": calls["cost"], "served_by": sorted(served),
+            "after_rollback": after}  # fmt: skip
+
+
 @commands.command("demo")
 def demo(
     train_seconds: Annotated[float, typer.Option(min=0.05, help="How long the sandbox job trains")] = 3.0,
@@ -76,7 +148,10 @@ def demo(
                 f"{stats['rejected']} rejected, {stats['total_tokens']:,} tokens, "
                 f"hash {built.build.content_hash[:12]}."
             )
-            plan = rt.job_service.plan(base_model="gpt-4o-mini-2024-07-18", dataset_id=built.build.dataset_id,
+            baseline = _baseline(rt, actor, run)
+            if baseline is not None:
+                say(f"   Version {baseline} of support-demo, the base model untuned, is deployed as the baseline.")
+            plan = rt.job_service.plan(base_model=BASE_MODEL, dataset_id=built.build.dataset_id,
                                        suffix="support-demo", model_name="support-demo")  # fmt: skip
             say(
                 f"4. Estimated cost: {plan.estimate.tokens:,} tokens x {plan.estimate.epochs} epochs x "
@@ -109,8 +184,11 @@ def demo(
                 f"7. Deployed support-demo version {deployed.number}"
                 + (f" (archived version {deployed.previous})." if deployed.previous else ".")
             )
-            say(f"   See its life: ft-cli models history support-demo; ft-cli check-job-status {job_id}")
-            result = {"job": job, "version": version, "deployed": deployed.number, "dataset": built.build.dataset_id}
+            traffic = _traffic(rt, sandbox, deployed.number, deployed.previous, actor, say)
+            say(f"   See its life: ft-cli models history support-demo; ft-cli check-job-status {job_id}; "
+                "ft-cli gateway calls --model support-demo")  # fmt: skip
+            result = {"job": job, "version": version, "deployed": deployed.number, "dataset": built.build.dataset_id,
+                      "gateway": traffic}  # fmt: skip
         finally:
             rt.close()
     if as_json:

@@ -46,12 +46,11 @@ def calls(
             after = (page[-1]["at"], page[-1]["id"])
     if as_json:
         return print_json(found)
-    rows = [[c["at"][:23], c["id"], f"{c['model']}@{c['version']}", c["status"] + (" ↩" if c["fallback_from"] else ""),
-             "stream" if c["stream"] else "", f"{c['input_tokens']}/{c['output_tokens']}" + ("~" if c["estimated"]
-             else ""), f"{c['latency_ms']:.0f}", money(c["cost"]) if c["cost"] is not None else "unpriced"]
-            for c in found]  # fmt: skip
-    table(f"Gateway calls ({len(found)})", ["at", "call", "served by", "status", "", "tokens in/out", "ms", "cost"],
-          rows)  # fmt: skip
+    rows = [[c["at"][5:19], c["id"], f"{c['model']}@{c['version']}",
+             c["status"] + (" stream" if c["stream"] else "") + (" fallback" if c["fallback_from"] else ""),
+             f"{c['input_tokens']}/{c['output_tokens']}" + ("~" if c["estimated"] else ""), f"{c['latency_ms']:.0f}",
+             money(c["cost"]) if c["cost"] is not None else "unpriced"] for c in found]  # fmt: skip
+    table(f"Gateway calls ({len(found)})", ["at (UTC)", "call", "served by", "status", "tokens", "ms", "cost"], rows)
     if any(c["estimated"] for c in found):
         out.print("~ counted with tiktoken: the upstream sent no usage.")
 

@@ -110,11 +110,15 @@ def test_the_demo_runs_the_whole_lifecycle_on_the_configured_store(database_url:
         assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["job"]["status"] == "succeeded" and result["version"]["status"] == "READY"
-    assert Decimal(result["version"]["cost"]) > 0 and result["deployed"] == 1
+    assert Decimal(result["version"]["cost"]) > 0 and result["deployed"] == 2  # version 1 is the baseline
+    traffic = result["gateway"]  # calls through the gateway, costed, then moved by a rollback
+    assert (traffic["calls"], traffic["recorded"], traffic["served_by"], traffic["after_rollback"]) == (5, 5, ["2"], 1)
+    assert Decimal(traffic["cost"]) > 0
     narrated = subprocess.run([FT_CLI, "demo", "--train-seconds", "0.2"], env=env, capture_output=True, text=True,
                               timeout=300)  # fmt: skip
     assert narrated.returncode == 0, narrated.stderr
-    for step in ("1. The OpenAI sandbox serves", "4. Estimated cost:", "6. Succeeded:", "7. Deployed support-demo"):
+    for step in ("1. The OpenAI sandbox serves", "4. Estimated cost:", "6. Succeeded:", "7. Deployed support-demo",
+                 "8. The gateway at", "9. Rolled back to version 1: the next call was answered by version 1"):
         assert step in narrated.stdout
     assert "(archived version 1)" in narrated.stdout  # the second run deployed version 2
 
