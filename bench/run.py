@@ -18,6 +18,7 @@ from typing import Any
 from bench import (
     ab_ingest,
     dataset_build,
+    gateway,
     inference_ingest,
     live_evaluation,
     local_training,
@@ -113,6 +114,7 @@ def render(r: dict[str, Any]) -> str:
             ))  # fmt: skip
     rows += default_serve_rows(r)
     rows += startup.rows(r)
+    rows += gateway.rows(r)
     ab = r.get("ab")
     if ab:
         for kind in ("sqlite", "postgresql"):
@@ -244,6 +246,8 @@ def main() -> None:
             results["live"] = live_evaluation.run(t)
             print("start-up ...", flush=True)
             results["startup"] = startup.run(t)
+            print("gateway ...", flush=True)
+            results["gateway"] = gateway.run(t)
     finally:
         pg.stop()
     out = ROOT / "bench" / "results"
@@ -269,9 +273,10 @@ PARTIAL = {
     "live": live_evaluation.run,
     "default_serve": _default_serve_alone,
     "startup": startup.run,
+    "gateway": gateway.run,
 }
 #: the README rows each partial benchmark renders, for a machine without an earlier full run
-PARTIAL_ROWS = {"default_serve": default_serve_rows, "startup": startup.rows}
+PARTIAL_ROWS = {"default_serve": default_serve_rows, "startup": startup.rows, "gateway": gateway.rows}
 
 
 def only(args: argparse.Namespace) -> None:

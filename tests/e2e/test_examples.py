@@ -57,7 +57,7 @@ def test_bad_examples_are_refused_listing_each_and_nothing_is_recorded(client: T
     errors = {e["index"]: e["message"] for e in r.json()["errors"]}
     assert "rating must be a whole number from 1 to 5, got 7" in errors[1]
     assert "response is required" in errors[2]
-    assert "source must be one of distillation, task_history, feedback, import" in errors[3]
+    assert "source must be one of distillation, task_history, feedback, import, gateway" in errors[3]
     assert "unknown role 'robot'" in errors[4]
     assert set(errors) == {1, 2, 3, 4} and runtime.engine.log.head() == head
     assert client.post("/v1/examples/nope/rating", json={"rating": 3}).status_code == 404
