@@ -216,8 +216,9 @@ class Gateway:
                 continue
             upstream_model = served.target.model  # type: ignore[union-attr]
             outgoing = dict(request, model=upstream_model)
-            if call.stream:
-                outgoing["stream_options"] = dict(request.get("stream_options") or {}, include_usage=True)
+            if call.stream:  # ask for usage; the caller's other stream options go along as they are
+                given = request.get("stream_options")
+                outgoing["stream_options"] = (given if isinstance(given, dict) else {}) | {"include_usage": True}
             try:
                 response = await self.upstream.open(target.url + suffix, json.dumps(outgoing).encode(),
                                                     key=target.key, call_id=call.id)  # fmt: skip

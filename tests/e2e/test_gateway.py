@@ -13,11 +13,13 @@ import httpx
 import openai
 import pytest
 
+from api.http.app import create_app
 from api.runtime import Runtime
-from api.settings import CaptureSetting
+from api.settings import CaptureSetting, Settings
 from projections.examples import ExampleFilter, list_examples
 from projections.gateway_calls import get_call, list_calls
 from sandbox.openai_finetuning import Fault
+from sandbox.server import LoopbackServer
 from tests.support.gateway import (
     ANSWER,
     APP_TOKEN,
@@ -204,12 +206,14 @@ def test_a_stream_dropped_midway_ends_with_an_error_the_sdk_raises_and_is_record
     assert r["output_tokens"] > 0  # what arrived before the drop, counted
 
 
-def test_the_recorder_reports_itself_in_the_health_check(gw: GatewayUnderTest) -> None:
+def test_the_recorder_reports_itself_in_the_health_check_and_the_metrics(gw: GatewayUnderTest) -> None:
     gw.register()
     gw.sdk().chat.completions.create(model="support-bot", messages=MESSAGES)
     gw.flushed()
     health = httpx.get(f"{gw.root}/healthz").json()["gateway"]
     assert health["recorded"] == 1 and health["dropped"] == 0 and health["queue_full"] is False
+    metrics = httpx.get(f"{gw.root}/metrics").text.splitlines()
+    assert "ft_gateway_records_written_total 1" in metrics and "ft_gateway_queue_full 0" in metrics
 
 
 def test_the_calls_and_stats_views_answer_over_http_and_the_cli(gw: GatewayUnderTest) -> None:
@@ -338,3 +342,38 @@ def test_capture_keeps_sampled_successful_calls_as_redacted_examples_with_their_
                                               "billing address?")  # fmt: skip
     assert kept["messages"][-1] == {"role": "assistant", "content": "I am not sure."}  # the sandbox knows not
     assert by_id[streamed.headers["x-ft-call-id"]]["messages"][-1]["content"] == ANSWER
+
+
+def test_odd_bodies_get_a_clear_answer_and_the_gateway_keeps_serving(gw: GatewayUnderTest) -> None:
+    gw.register()
+    url, auth = f"{gw.root}/gateway/v1/chat/completions", {"Authorization": f"Bearer {APP_TOKEN}"}
+    odd: list[tuple[bytes, int, str]] = [
+        (b"not json", 400, "invalid-json"),
+        (b"\xff\xfe\x00", 400, "invalid-json"),
+        (b"[" * 100_000 + b"]" * 100_000, 400, "invalid-json"),
+        (b'["a list"]', 400, "invalid-request"),
+        (b'{"model": 7}', 400, "invalid-request"),
+        (b'{"model": "' + b"x" * 100_000 + b'"}', 400, "invalid-model"),
+        (b'{"model": "support-bot@0"}', 400, "invalid-model"),
+        (b'{"model": "support-bot@99"}', 404, "model-not-routable"),
+    ]
+    for body, status, slug in odd:
+        r = httpx.post(url, content=body, headers=auth, timeout=30)
+        assert (r.status_code, r.json()["type"]) == (status, f"/problems/{slug}"), body[:40]
+        assert r.json()["error"]["code"] == slug and len(r.text) < 2000
+    # shapes the upstream refuses are its business: passed on as it answered, and recorded
+    for body in ({"model": "support-bot", "messages": "hi", "stream": True, "stream_options": ["x"]},
+                 {"model": "support-bot", "messages": [{"role": "user", "content": {"deep": [1, 2]}}]}):
+        r = httpx.post(url, json=body, headers=auth, timeout=30)
+        assert r.status_code in (200, 400, 422), r.text
+    assert httpx.post(url, content=b"x" * (17 * 2**20), headers=auth, timeout=30).status_code == 413
+    assert httpx.get(url, headers=auth).status_code == 405
+    assert gw.sdk().chat.completions.create(model="support-bot", messages=MESSAGES).choices[0].message.content == ANSWER
+
+
+def test_with_the_gateway_turned_off_its_paths_are_not_served(runtime: Runtime, tmp_path: Path) -> None:
+    app = create_app(Settings(database_url=runtime.config.url, gateway=False, poll_jobs=False), runtime)
+    with LoopbackServer(lambda: app, lifespan="on") as server:
+        root = server.root_url
+        assert httpx.get(f"{root}/gateway/v1/models").status_code == 404
+        assert httpx.get(f"{root}/healthz").json()["gateway"] is None

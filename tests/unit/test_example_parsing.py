@@ -46,7 +46,8 @@ def test_names_are_checked_but_kept_as_given():
         ({"messages": []}, "messages must be a non-empty list of {role, content} objects (OpenAI chat format)"),
         ({"messages": [{"role": "robot", "content": "beep"}]}, "messages[0] has unknown role 'robot': use one of "
                                                                "system, user, assistant, tool, developer"),
-        ({"source": "scraped"}, "source must be one of distillation, task_history, feedback, import, gateway, got 'scraped'"),
+        ({"source": "scraped"},
+         "source must be one of distillation, task_history, feedback, import, gateway, got 'scraped'"),
         ({"rating": 6}, "rating must be a whole number from 1 to 5, got 6"),
         ({"rating": 4.5}, "rating must be a whole number from 1 to 5, got 4.5"),
         ({"tags": ["a"] * 21}, "tags must be a list of at most 20 texts"),

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api.http.errors import STORE_RETRY_AFTER, STORE_UNAVAILABLE, problem
 from api.http.responses import errors
@@ -70,3 +70,35 @@ def gateway_health(gateway: Any) -> GatewayHealthOut:
                             recorded=s.recorded, dropped=s.dropped, capacity=s.capacity,
                             queue_full=s.queued >= s.capacity, failed_writes=s.failed_writes,
                             last_error=s.last_error, lost_at_last_stop=s.lost_at_last_stop)  # fmt: skip
+
+
+#: (name, help, type, the recorder stat it reads)
+GATEWAY_METRICS = (
+    ("ft_gateway_calls_in_flight", "Calls being answered now", "gauge", "in_flight"),
+    ("ft_gateway_records_queued", "Call records waiting to be written", "gauge", "queued"),
+    ("ft_gateway_records_queue_capacity", "Call records the queue holds at most", "gauge", "capacity"),
+    ("ft_gateway_records_written_total", "Call records written since start", "counter", "recorded"),
+    ("ft_gateway_records_dropped_total", "Call records dropped because the queue was full", "counter", "dropped"),
+    ("ft_gateway_record_write_failures_total", "Failed writes of a batch of call records (retried)", "counter",
+     "failed_writes"),
+    ("ft_gateway_records_lost_at_last_stop", "Records a killed process on this store did not write", "gauge",
+     "lost_at_last_stop"),
+)  # fmt: skip
+
+
+@router.get("/metrics", response_class=PlainTextResponse, responses={200: {"content": {"text/plain": {}}}})
+async def metrics(request: Request) -> PlainTextResponse:
+    """The gateway's recorder in Prometheus' text format (empty when the gateway is off)."""
+    gateway = getattr(request.app.state, "gateway", None)
+    lines: list[str] = []
+    if gateway is not None:
+        stats = gateway.recorder.stats()
+        for name, text, kind, field in GATEWAY_METRICS:
+            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {getattr(stats, field)}"]
+        lines += ["# HELP ft_gateway_queue_full 1 while the record queue is full",
+                  "# TYPE ft_gateway_queue_full gauge",
+                  f"ft_gateway_queue_full {int(stats.queued >= stats.capacity)}",
+                  "# HELP ft_gateway_routes_position The registry view's log position the routes reflect",
+                  "# TYPE ft_gateway_routes_position gauge",
+                  f"ft_gateway_routes_position {gateway.routes.position}"]  # fmt: skip
+    return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
