@@ -27,7 +27,7 @@ from typing import Any
 from uuid import uuid4
 
 import anyio
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from adapters.upstream import DEFAULT_MAX_RETRY_AFTER, StreamBroken, UpstreamClient, UpstreamFailed, UpstreamResponse
 from application.call_recorder import CallRecorder
@@ -182,8 +182,23 @@ class Gateway:
                            requested=requested, endpoint=endpoint, stream=stream, caller=caller,
                            status=ERROR)  # fmt: skip
         self.recorder.begin()
+        answered = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal answered
+            answered = answered or message["type"] == "http.response.start"
+            await send(message)
+
         try:
-            await self._serve(scope, receive, send, call, request, route, suffix, wants_usage, started)
+            await self._serve(scope, receive, tracked, call, request, route, suffix, wants_usage, started)
+        except Exception:  # a bug of ours: the call is recorded, the caller gets a 500, the server goes on
+            log.exception("gateway: call %s failed inside the gateway", call.id)
+            call.status, call.error_kind = INTERRUPTED if answered else ERROR, "gateway_error"
+            if not answered:
+                call.http_status = 500
+                detail = f"The gateway failed on call {call.id}; the server log has the cause."
+                problem = GatewayProblem(500, "gateway-error", "Gateway error", detail)
+                await _send(send, 500, problem.body(), {"x-ft-call-id": call.id}, problem=True)
         finally:
             call.latency_ms = (time.perf_counter() - started) * 1000
             self.recorder.offer(call)
@@ -250,7 +265,7 @@ class Gateway:
             first = await events.__anext__()
         except (StopAsyncIteration, StreamBroken):
             response.close()
-            raise UpstreamFailed("connect_error") from None
+            raise UpstreamFailed("upstream_dropped") from None
         return first, events
 
     async def _answer_failure(self, send: Send, call: GatewayCall, failure: Any, route: Route, started: float) -> None:

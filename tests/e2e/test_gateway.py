@@ -377,3 +377,23 @@ def test_with_the_gateway_turned_off_its_paths_are_not_served(runtime: Runtime, 
         root = server.root_url
         assert httpx.get(f"{root}/gateway/v1/models").status_code == 404
         assert httpx.get(f"{root}/healthz").json()["gateway"] is None
+
+
+def test_a_failure_inside_the_gateway_answers_500_records_the_call_and_the_next_call_is_served(
+    gw: GatewayUnderTest,
+) -> None:
+    gw.register()
+    resolve = gw.gateway.resolve_target
+
+    def broken(route: object) -> object:
+        raise RuntimeError("a bug")
+
+    gw.gateway.resolve_target = broken
+    with pytest.raises(openai.InternalServerError) as raised:
+        gw.sdk().chat.completions.create(model="support-bot", messages=MESSAGES)
+    assert raised.value.status_code == 500 and "the server log has the cause" in raised.value.message
+    gw.gateway.resolve_target = resolve
+    assert gw.sdk().chat.completions.create(model="support-bot", messages=MESSAGES).choices[0].message.content == ANSWER
+    gw.flushed()
+    assert [(c["status"], c["error_kind"]) for c in list_calls(gw.runtime.db)] == [("error", "gateway_error"),
+                                                                                 ("ok", None)]
