@@ -263,6 +263,8 @@ def test_ten_thousand_mixed_calls_leave_exactly_one_record_each(remote_gw: Gatew
     gw = remote_gw
     gw.register(serving={"upstream": "remote", "model": FT_MODEL})
     gw.register("broken", serving={"base_url": "http://127.0.0.1:9/v1", "model": FT_MODEL})
+    gw.register("slow-bot")  # the in-process upstream, 5 ms between chunks: a client that leaves does so mid-stream
+    gw.upstream.state.chat.chunk_interval = 0.005
     sdk = openai.AsyncOpenAI(base_url=f"{gw.root}/gateway/v1", api_key=APP_TOKEN, max_retries=0,
                              http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=64)))  # fmt: skip
     total, ids = 10_000, []
@@ -282,7 +284,7 @@ def test_ten_thousand_mixed_calls_leave_exactly_one_record_each(remote_gw: Gatew
             ids.append(raw.headers["x-ft-call-id"])
             return
         async with sdk.chat.completions.with_streaming_response.create(
-            model="support-bot", messages=MESSAGES, stream=True
+            model="slow-bot" if kind == "left" else "support-bot", messages=MESSAGES, stream=True
         ) as response:
             ids.append(response.headers["x-ft-call-id"])
             async for _chunk in await response.parse():
@@ -310,7 +312,8 @@ def test_ten_thousand_mixed_calls_leave_exactly_one_record_each(remote_gw: Gatew
     assert sorted(c["id"] for c in calls) == sorted(ids)
     statuses = {s: sum(1 for c in calls if c["status"] == s) for s in ("ok", "error", "cancelled", "interrupted")}
     assert statuses["error"] == outcomes["error"] == total // 4
-    assert statuses["ok"] + statuses["cancelled"] == total - total // 4 and statuses["interrupted"] == 0
+    assert statuses["cancelled"] == outcomes["left"] and statuses["interrupted"] == 0
+    assert statuses["ok"] == outcomes["buffered"] + outcomes["streamed"]
     assert gw.gateway.recorder.stats().dropped == 0
 
 
