@@ -246,11 +246,15 @@ class ProviderSettings(BaseSettings):
     @property
     def implicit_endpoints(self) -> dict[str, Endpoint]:
         """`openai` from OPENAI_BASE_URL/OPENAI_API_KEY and `ollama` from OLLAMA_HOST/OLLAMA_API_KEY, as the
-        SDKs read them."""
-        return {
+        SDKs read them; `azure` from AZURE_OPENAI_ENDPOINT/AZURE_OPENAI_API_KEY when that is set."""
+        implicit = {
             "openai": Endpoint(base_url=self.openai_base_url or DEFAULT_OPENAI_URL, api_key=self.openai_api_key),
             "ollama": Endpoint(base_url=self.ollama_host, kind="ollama", api_key=self.ollama_api_key),
         }
+        if self.azure_openai_endpoint:  # Azure's v1 API speaks OpenAI's, at /openai/v1, with the resource's key
+            implicit["azure"] = Endpoint(base_url=self.azure_openai_endpoint.rstrip("/") + "/openai/v1",
+                                         api_key=self.azure_openai_api_key)  # fmt: skip
+        return implicit
 
     @cached_property
     def outbound_endpoints(self) -> dict[str, Endpoint]:

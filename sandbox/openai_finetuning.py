@@ -478,4 +478,5 @@ def create_sandbox_app(state: SandboxState | None = None) -> FastAPI:
     for prefix in ("/v1", "/openai"):  # OpenAI's layout and Azure OpenAI's
         app.include_router(_router(state), prefix=prefix)
         app.include_router(chat, prefix=prefix)
+    app.include_router(chat, prefix="/openai/v1")  # Azure OpenAI's v1 API: OpenAI's paths under /openai/v1
     return app

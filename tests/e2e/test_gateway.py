@@ -400,3 +400,17 @@ def test_a_failure_inside_the_gateway_answers_500_records_the_call_and_the_next_
     gw.flushed()
     assert [(c["status"], c["error_kind"]) for c in list_calls(gw.runtime.db)] == [("error", "gateway_error"),
                                                                                  ("ok", None)]
+
+
+def test_azure_openai_is_an_upstream_through_its_v1_api(runtime: Runtime, tmp_path: Path) -> None:
+    with gateway_under_test(runtime, tmp_path, azure=True) as gw:
+        gw.register(serving={"upstream": "azure", "model": "support-bot-deployment"})
+        answer = gw.sdk().chat.completions.create(model="support-bot", messages=MESSAGES)
+        seen = gw.upstream.state.chat.seen[-1]
+    assert answer.choices[0].message.content == ANSWER
+    assert seen["body"]["model"] == "support-bot-deployment"  # Azure's deployment name
+    assert seen["headers"]["authorization"] == f"Bearer {UPSTREAM_KEY}"
+    settings = Settings(azure_openai_endpoint="https://acme.openai.azure.com/", openai_api_version="2025-04-01-preview",
+                        azure_openai_api_key=UPSTREAM_KEY)  # fmt: skip
+    azure = settings.outbound_endpoints["azure"]
+    assert (azure.chat_url, azure.key) == ("https://acme.openai.azure.com/openai/v1", UPSTREAM_KEY)

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import openai
+from pydantic import SecretStr
 
 from api.http.app import create_app
 from api.runtime import Runtime
@@ -103,8 +104,9 @@ def upstream_process(**chat: Any) -> Iterator[str]:
 
 @contextmanager
 def gateway_under_test(runtime: Runtime, tmp_path: Path, *, endpoints: dict[str, Any] | None = None,
-                       **settings: Any) -> Iterator[GatewayUnderTest]:  # fmt: skip
-    """The app in a thread, the sandbox `sandbox` upstream in another; `endpoints` adds upstreams."""
+                       azure: bool = False, **settings: Any) -> Iterator[GatewayUnderTest]:  # fmt: skip
+    """The app in a thread, the sandbox `sandbox` upstream in another; `endpoints` adds upstreams, `azure`
+    makes the sandbox Azure OpenAI's endpoint too."""
     with SandboxServer() as upstream:
         upstream.state.chat.answers = {PROMPT: ANSWER}
         upstream.state.valid_keys = {UPSTREAM_KEY}
@@ -113,6 +115,9 @@ def gateway_under_test(runtime: Runtime, tmp_path: Path, *, endpoints: dict[str,
             projection_interval=0.05, allow_private_endpoints=True, gateway_journal_dir=tmp_path / "journal",
             endpoints={"sandbox": {"base_url": upstream.base_url, "api_key": UPSTREAM_KEY}} | (endpoints or {}),
         ).model_copy(update=settings)  # fmt: skip
+        if azure:
+            config = config.model_copy(update={"azure_openai_endpoint": upstream.root_url, "openai_api_version": "v1",
+                                               "azure_openai_api_key": SecretStr(UPSTREAM_KEY)})  # fmt: skip
         app = create_app(config, runtime)
         with LoopbackServer(lambda: app, lifespan="on") as server:
             yield GatewayUnderTest(runtime, upstream, server, app)
