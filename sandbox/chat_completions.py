@@ -91,13 +91,16 @@ def chat_router(chat: ChatSettings, *, lock: threading.RLock, new_id: Callable[[
     async def answer(body: dict[str, Any], headers: dict[str, str], *, prompt: str, prompt_tokens: int,
                      chunk: Callable[[str, str | None], dict[str, Any]], whole: Callable[[str], dict[str, Any]],
                      ) -> Any:  # fmt: skip
-        await run_in_threadpool(arrive, body, headers)
+        if chat.pause_after is None:  # nothing can block: no hop to the thread pool (benchmarks call this a lot)
+            arrive(body, headers)
+        else:
+            await run_in_threadpool(arrive, body, headers)
         if chat.delay:
             await asyncio.sleep(chat.delay)
         text = answer_for(str(body["model"]), prompt)
         used = usage(prompt_tokens, text)
         if not body.get("stream"):
-            return whole(text) | {"usage": used}
+            return JSONResponse(whole(text) | {"usage": used})  # as it is: no encoder pass over a plain dict
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
 
         async def events() -> AsyncIterator[bytes]:
