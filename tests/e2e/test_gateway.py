@@ -414,3 +414,17 @@ def test_azure_openai_is_an_upstream_through_its_v1_api(runtime: Runtime, tmp_pa
                         azure_openai_api_key=UPSTREAM_KEY)  # fmt: skip
     azure = settings.outbound_endpoints["azure"]
     assert (azure.chat_url, azure.key) == ("https://acme.openai.azure.com/openai/v1", UPSTREAM_KEY)
+
+
+def test_a_full_record_queue_never_blocks_a_call_and_says_so_in_health_and_metrics(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    # one record fits, and the writer waits a minute: the second and third calls find the queue full
+    with gateway_under_test(runtime, tmp_path, gateway_queue=1, gateway_flush_interval=60.0) as gw:
+        gw.register()
+        answers = [gw.sdk().chat.completions.create(model="support-bot", messages=MESSAGES) for _ in range(3)]
+        assert [a.choices[0].message.content for a in answers] == [ANSWER] * 3
+        health = httpx.get(f"{gw.root}/healthz").json()["gateway"]
+        metrics = httpx.get(f"{gw.root}/metrics").text.splitlines()
+        assert (health["queued"], health["dropped"], health["queue_full"]) == (1, 2, True)
+        assert "ft_gateway_records_dropped_total 2" in metrics and "ft_gateway_queue_full 1" in metrics
