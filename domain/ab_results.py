@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from domain import sequential
 from domain.ab_testing import TestConfig
 from domain.statistics import (
     Moments,
@@ -97,6 +98,13 @@ def analyze(config: TestConfig, a: ArmStats, b: ArmStats) -> dict[str, Any]:
     # Fisher's exact p-value replaces chi-squared when an expected cell count is under 5.
     p_value = table.fisher_p if table.fisher_p is not None else table.chi2_p
     scores = _scores(config, a, b)
+    always_valid = {
+        "accuracy": sequential.proportions(a.correct, a.n, b.correct, b.n, config.alpha),
+        "latency_ms": sequential.means(a.latency.n, a.latency.mean, a.latency.variance, b.latency.n,
+                                       b.latency.mean, b.latency.variance, config.alpha),
+        "cost": sequential.means(a.cost.n, a.cost.mean, a.cost.variance, b.cost.n, b.cost.mean, b.cost.variance,
+                                 config.alpha),
+    }  # fmt: skip
     enough = a.n >= config.min_samples and b.n >= config.min_samples
     mismatch = srm is not None and srm[1] < SRM_THRESHOLD
     winner = None
@@ -133,6 +141,8 @@ def analyze(config: TestConfig, a: ArmStats, b: ArmStats) -> dict[str, Any]:
             "latency_welch_p": latency.p,
             "cost_welch_t": cost.t,
             "cost_welch_p": cost.p,
+            # valid however often they are read (mSPRT, domain/sequential.py): b minus a
+            "always_valid": {k: None if v is None else v.as_dict() for k, v in always_valid.items()},
         },  # fmt: skip
         "checks": {
             "sample_ratio_chi2": srm[0] if srm else None,

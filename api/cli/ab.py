@@ -91,6 +91,13 @@ def _print_ab(found: dict[str, Any], deploy: str | None = None) -> None:
         ])  # fmt: skip
     table(f"A/B test {found['config'].test_id} ({found['status']})",
            ["arm", "model", "n", "accuracy", "95% CI", "latency ms", "cost/call", "cost total"], rows)  # fmt: skip
+    valid = s["comparison"].get("always_valid") or {}
+    for name, label in (("accuracy", "accuracy"), ("latency_ms", "latency ms"), ("cost", "cost")):
+        v = valid.get(name)
+        if v is not None:
+            low, high = v["confidence_sequence"]
+            out.print(f"Always valid, {label} (b - a): {v['difference']:+.4g}, p = {v['p_value']:.3g}, "
+                      f"{1 - found['config'].alpha:.0%} confidence sequence [{low:+.4g}, {high:+.4g}]")  # fmt: skip
     out.print(f"Verdict: {s['verdict']}" + (f"; deploy it with `{deploy}`." if deploy else "."))
 
 

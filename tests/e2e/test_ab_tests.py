@@ -88,6 +88,14 @@ def test_live_statistics_come_from_merged_batches_and_match_the_raw_samples(clie
     assert s["checks"]["sample_ratio_mismatch"] is False and s["checks"]["min_samples_reached"] is True
     assert s["comparison"]["p_value"] < 0.05 and s["winner"] == "b"
     assert s["scores"]["b"]["components"]["cost"] == 1.0  # the cheaper arm scores 1 on cost
+    # beside the fixed-horizon test, the always-valid one (mSPRT): more cautious at the same samples
+    valid = s["comparison"]["always_valid"]["accuracy"]
+    accuracy = [s["arms"][arm]["accuracy"] for arm in ("a", "b")]
+    assert valid["difference"] == pytest.approx(accuracy[1] - accuracy[0])
+    assert valid["p_value"] >= s["comparison"]["z_p"]
+    low, high = valid["confidence_sequence"]
+    assert low < valid["difference"] < high
+    assert set(s["comparison"]["always_valid"]) == {"accuracy", "latency_ms", "cost"}
 
 
 def test_a_sample_recorded_twice_counts_once_and_a_rebuild_gives_identical_statistics(
@@ -184,6 +192,7 @@ def test_the_cli_runs_a_test_from_setup_to_conclusion(runtime: Runtime, tmp_path
     assert done.exit_code == 0 and json.loads(done.stdout)["accepted"] == 300, done.stderr
     status = runner.invoke(app, ["ab-test-status", "cli-test", *url])
     assert status.exit_code == 0 and "Verdict:" in status.stdout and "cli-test" in status.stdout
+    assert "Always valid, accuracy (b - a):" in status.stdout and "95% confidence sequence" in status.stdout
     concluded = runner.invoke(app, ["conclude-ab-test", "cli-test", "--json", *url])
     assert concluded.exit_code == 0 and json.loads(concluded.stdout)["status"] == "concluded"
     listed = json.loads(runner.invoke(app, ["list-ab-tests", "--json", *url]).stdout)
