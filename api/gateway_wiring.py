@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from adapters import tokens
 from adapters.call_journal import FileJournal
@@ -22,10 +23,12 @@ from api.settings import ENDPOINT_EXAMPLE, Settings
 from application.call_recorder import CallRecorder
 from application.gateway_capture import Capture, CaptureRule
 from application.gateway_routes import Route, RouteTable
+from domain.ab_testing import call_sample
 from domain.errors import InvalidInput
 from domain.examples import parse_example
-from domain.gateway_calls import GatewayCall
+from domain.gateway_calls import OK, GatewayCall
 from domain.serving import ServingTarget
+from projections.ab_stats import running_gateway_tests
 from projections.registry import get_version, serving_versions
 
 log = logging.getLogger(__name__)
@@ -75,7 +78,7 @@ class TargetResolver:
 def open_gateway(settings: Settings, runtime: Runtime) -> Gateway:
     db = runtime.db
     routes = RouteTable(lambda: serving_versions(db), lambda name, number: get_version(db, name, number),
-                        settings.gateway_fallbacks)  # fmt: skip
+                        settings.gateway_fallbacks, load_tests=lambda: running_gateway_tests(db))  # fmt: skip
     recorder = CallRecorder(
         lambda calls: write_calls(runtime, calls),
         capacity=settings.gateway_queue, batch=settings.gateway_flush_batch, interval=settings.gateway_flush_interval,
@@ -91,9 +94,21 @@ def open_gateway(settings: Settings, runtime: Runtime) -> Gateway:
 
 
 def write_calls(runtime: Runtime, calls: Sequence[GatewayCall]) -> None:
-    """One batch of call records, then the examples captured from them. An example the collection would
-    refuse (a message over its size limit) is left out, so one odd call never blocks the rest."""
-    runtime.ledger.record_calls(calls, actor=GATEWAY_ACTOR)
+    """The samples of the calls that ran through an A/B test, then one batch of call records, then the
+    examples captured from them. Samples go first: feedback names a call the calls view holds, so its
+    sample is always counted before it. An example the collection would refuse (a message over its size
+    limit) is left out, so one odd call never blocks the rest."""
+    batch = runtime.ledger.price_calls(calls)
+    samples: dict[str, list[dict[str, Any]]] = {}
+    for record in batch.records:
+        call = record["call"]
+        if record["ab_test"] is not None:
+            samples.setdefault(record["ab_test"], []).append(call_sample(
+                record["id"], call["arm"], latency_ms=record["latency_ms"], cost=record["cost"], at=record["at"],
+                failed=call["status"] != OK or call["fallback_from"] is not None))  # fmt: skip
+    for test_id, test_samples in samples.items():
+        runtime.ab.record_call_samples(test_id, test_samples, actor=GATEWAY_ACTOR)
+    runtime.ledger.record_calls(batch, actor=GATEWAY_ACTOR)
     now = datetime.now(UTC)
     examples = []
     for call in calls:

@@ -11,7 +11,17 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from application.base import FtApplication, Recorded, validate_actor
-from domain.ab_testing import ABTest, SampleBatch, TestConfig, ab_test_id, parse_sample, validate_test_id
+from domain.ab_testing import (
+    ABTest,
+    CallFeedback,
+    SampleBatch,
+    TestConfig,
+    ab_test_id,
+    feedback_id,
+    feedback_outcome,
+    parse_sample,
+    validate_test_id,
+)
 from domain.batches import BatchRejected, parse_batch
 from domain.errors import NotFound, RuleViolation
 from domain.values import validate_reason
@@ -21,6 +31,14 @@ from domain.values import validate_reason
 class SamplesRecorded:
     accepted: int
     duplicates: list[str]
+    recorded: Recorded | None
+
+
+@dataclass(frozen=True)
+class FeedbackGiven:
+    call_id: str
+    #: False: this call's feedback was counted before, and nothing was recorded now
+    counted: bool
     recorded: Recorded | None
 
 
@@ -81,6 +99,31 @@ class ABTesting(FtApplication):
         except IntegrityError:  # this very batch was appended already (a retry)
             return SamplesRecorded(0, sorted([*already, *(s["sample_id"] for s in fresh)]), None)
         return SamplesRecorded(len(fresh), sorted(already), recorded)
+
+    def record_call_samples(self, test_id: str, samples: list[dict[str, Any]], *, actor: str) -> Recorded | None:
+        """The gateway's calls of a running test as its samples (built by the gateway, not sent by a client).
+        A test that ended meanwhile takes none; the same batch again is appended once."""
+        try:
+            self.load(test_id).check_accepts_samples()
+        except (NotFound, RuleViolation):
+            return None
+        try:
+            return self.record(SampleBatch.record(test_id, samples, actor=actor))
+        except IntegrityError:
+            return None
+
+    def give_feedback(self, call: dict[str, Any], *, correct: Any = None, score: Any = None, actor: str,
+                      reason: str | None = None) -> FeedbackGiven:  # fmt: skip
+        """A call's outcome, counted once: the same call's feedback again records nothing."""
+        outcome, value = feedback_outcome(correct, score)
+        actor, reason = validate_actor(actor), validate_reason(reason)
+        if feedback_id(call["id"]) in self.repository:
+            return FeedbackGiven(call["id"], False, None)
+        try:
+            recorded = self.record(CallFeedback.give(call, outcome, value, actor=actor, reason=reason))
+        except IntegrityError:  # given by a concurrent request in the meantime
+            return FeedbackGiven(call["id"], False, None)
+        return FeedbackGiven(call["id"], True, recorded)
 
     def conclude(
         self, test_id: str, result: dict[str, Any], position: int, *, actor: str, reason: str | None = None

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from domain.ab_testing import TestConfig
 from domain.errors import DomainError, InvalidInput, NotFound
 from domain.serving import ServingTarget
 from domain.values import path_id
@@ -65,8 +66,11 @@ class RouteTable:
         load: Callable[[], tuple[int, list[dict[str, Any]]]],
         load_version: Callable[[str, int], dict[str, Any] | None],
         fallbacks: Mapping[str, str] | None = None,
+        *,
+        load_tests: Callable[[], list[TestConfig]] | None = None,
     ) -> None:
-        self._load, self._load_version = load, load_version
+        self._load, self._load_version, self._load_tests = load, load_version, load_tests
+        self._tests: dict[str, TestConfig] = {}
         self.fallbacks = dict(fallbacks or {})
         self.position = -1
         self._deployed: dict[str, Route] = {}
@@ -75,7 +79,13 @@ class RouteTable:
         self._changed = threading.Condition()
 
     def refresh(self) -> int:
-        """Reloads the table from the registry view; returns the view's position."""
+        """Reloads the table from the registry view (and the running A/B tests); returns the view's position."""
+        if self._load_tests is not None:
+            tests: dict[str, TestConfig] = {}
+            for test in self._load_tests():  # oldest first: a second test on the same model waits its turn
+                assert test.gateway_model is not None
+                tests.setdefault(test.gateway_model, test)
+            self._tests = tests
         position, versions = self._load()
         if position == self.position:
             return position
@@ -97,6 +107,10 @@ class RouteTable:
         """Waits until the table reflects the log up to `position` (read-your-writes for a deploy)."""
         with self._changed:
             return self._changed.wait_for(lambda: self.position >= position, timeout)
+
+    def experiment(self, name: str) -> TestConfig | None:
+        """The running A/B test that splits this model's calls, if any."""
+        return self._tests.get(name)
 
     def deployed(self) -> dict[str, Route]:
         """The models whose deployed version is served somewhere."""

@@ -20,7 +20,7 @@ from domain.batches import BatchRejected, RecordError, parse_batch
 from domain.costs import PricedCost, TrainingCost, TrainingJob, price_training, training_job_id
 from domain.errors import RuleViolation
 from domain.gateway_calls import GatewayCall, price_calls
-from domain.inference import InferenceBatch, InferenceRecord, price_records
+from domain.inference import InferenceBatch, InferenceRecord, PricedBatch, price_records
 from domain.pricing import CATALOG_ID, Price, PriceCatalog
 from domain.shipped_prices import shipped_prices
 from domain.values import validate_reason
@@ -153,14 +153,16 @@ class CostLedger(FtApplication):
             return InferencesRecorded(0, sorted(duplicates + [r["id"] for r in batch.records]), None)
         return InferencesRecorded(len(batch.records), duplicates, recorded)
 
-    def record_calls(self, calls: Sequence[GatewayCall], *, actor: str) -> Recorded | None:
-        """Appends the gateway's calls as one batch of the inference path, each priced from the catalog
-        at its time. The same batch appended twice (a flush retried after a lost answer) counts once:
-        the batch id derives from the call ids."""
-        if not calls:
-            return None
+    def price_calls(self, calls: Sequence[GatewayCall]) -> PricedBatch:
+        """The gateway's calls as records of the inference path, each priced from the catalog at its time."""
         catalog = self.catalog()
-        batch = price_calls(calls, catalog.lookup() if catalog is not None else (lambda model, at: None))
+        return price_calls(calls, catalog.lookup() if catalog is not None else (lambda model, at: None))
+
+    def record_calls(self, batch: PricedBatch, *, actor: str) -> Recorded | None:
+        """Appends priced gateway calls as one batch of the inference path. The same batch appended twice
+        (a flush retried after a lost answer) counts once: the batch id derives from the call ids."""
+        if not batch.records:
+            return None
         try:
             return self.record(InferenceBatch.record(batch, actor=actor))
         except IntegrityError:  # this very batch was appended already

@@ -40,6 +40,14 @@ class ArmStats:
     latency: Moments = field(default_factory=Moments)
     cost: Moments = field(default_factory=Moments)
     cost_total: Decimal = Decimal(0)
+    #: samples whose outcome is known (a gateway call's comes with its feedback); -1: all of them
+    rated: int = -1
+    #: gateway calls that failed or fell back
+    errors: int = 0
+
+    @property
+    def outcomes(self) -> int:
+        return self.n if self.rated < 0 else self.rated
 
 
 def _ratio(best: float, mine: float) -> float:
@@ -47,25 +55,29 @@ def _ratio(best: float, mine: float) -> float:
 
 
 def _arm(arm: str, config: TestConfig, s: ArmStats) -> dict[str, Any]:
-    interval = wilson_interval(s.correct, s.n)
+    rated = s.outcomes
+    interval = wilson_interval(s.correct, rated)
     return {
         "arm": arm,
         "model": config.model_of(arm),
         "n": s.n,
+        "rated": rated,
         "correct": s.correct,
-        "accuracy": s.correct / s.n if s.n else None,
+        "errors": s.errors,
+        "error_rate": s.errors / s.n if s.n else None,
+        "accuracy": s.correct / rated if rated else None,
         "accuracy_ci95": list(interval) if interval else None,
         "latency_mean_ms": s.latency.mean if s.latency.n else None,
         "latency_std_ms": s.latency.std,
         "cost_mean": s.cost.mean if s.cost.n else None,
         "cost_std": s.cost.std,
         "cost_total": str(s.cost_total),
-        "has_min_samples": s.n >= config.min_samples,
+        "has_min_samples": rated >= config.min_samples,
     }
 
 
 def _scores(config: TestConfig, a: ArmStats, b: ArmStats) -> dict[str, Any] | None:
-    if a.n == 0 or b.n == 0:
+    if a.outcomes == 0 or b.outcomes == 0:
         return None
     weights = (config.weight_accuracy, config.weight_latency, config.weight_cost)
     total = sum(weights)
@@ -73,7 +85,7 @@ def _scores(config: TestConfig, a: ArmStats, b: ArmStats) -> dict[str, Any] | No
     scores = {}
     for arm, s in (("a", a), ("b", b)):
         components = {
-            "accuracy": s.correct / s.n,
+            "accuracy": s.correct / s.outcomes,
             "latency": _ratio(fastest, s.latency.mean),
             "cost": _ratio(cheapest, s.cost.mean),
         }
@@ -85,8 +97,9 @@ def _scores(config: TestConfig, a: ArmStats, b: ArmStats) -> dict[str, Any] | No
 def analyze(config: TestConfig, a: ArmStats, b: ArmStats) -> dict[str, Any]:
     """Everything the live view and the conclusion show, as JSON values (None where undefined)."""
     notes: list[str] = []
-    diff = difference_interval(a.correct, a.n, b.correct, b.n)
-    table = compare_proportions(a.correct, a.n, b.correct, b.n)
+    ra, rb = a.outcomes, b.outcomes  # accuracy is over the samples whose outcome is known
+    diff = difference_interval(a.correct, ra, b.correct, rb)
+    table = compare_proportions(a.correct, ra, b.correct, rb)
     if table.note:
         notes.append(f"accuracy tests: {table.note}")
     latency, cost = welch_test(a.latency, b.latency), welch_test(a.cost, b.cost)
@@ -94,25 +107,25 @@ def analyze(config: TestConfig, a: ArmStats, b: ArmStats) -> dict[str, Any]:
         if t.note:
             notes.append(f"{name} t-test: {t.note}")
     srm = sample_ratio_mismatch(a.n, b.n, config.split)
-    mde = minimum_detectable_effect(a.correct, a.n, b.n, config.alpha)
+    mde = minimum_detectable_effect(a.correct, ra, rb, config.alpha)
     # Fisher's exact p-value replaces chi-squared when an expected cell count is under 5.
     p_value = table.fisher_p if table.fisher_p is not None else table.chi2_p
     scores = _scores(config, a, b)
     always_valid = {
-        "accuracy": sequential.proportions(a.correct, a.n, b.correct, b.n, config.alpha),
+        "accuracy": sequential.proportions(a.correct, ra, b.correct, rb, config.alpha),
         "latency_ms": sequential.means(a.latency.n, a.latency.mean, a.latency.variance, b.latency.n,
                                        b.latency.mean, b.latency.variance, config.alpha),
         "cost": sequential.means(a.cost.n, a.cost.mean, a.cost.variance, b.cost.n, b.cost.mean, b.cost.variance,
                                  config.alpha),
     }  # fmt: skip
-    enough = a.n >= config.min_samples and b.n >= config.min_samples
+    enough = ra >= config.min_samples and rb >= config.min_samples
     mismatch = srm is not None and srm[1] < SRM_THRESHOLD
     winner = None
     if mismatch:
         verdict = (f"invalid: sample ratio mismatch (p = {srm[1]:.3g} < {SRM_THRESHOLD}): the arms got "
                    f"{a.n} and {b.n} samples for a split of {config.split}; check the assignment")  # fmt: skip
     elif not enough:
-        verdict = f"inconclusive: not enough samples ({a.n} and {b.n}; each arm needs {config.min_samples})"
+        verdict = f"inconclusive: not enough samples ({ra} and {rb}; each arm needs {config.min_samples})"
     elif p_value is None or p_value >= config.alpha:
         shown = "undefined" if p_value is None else f"{p_value:.3g}"
         verdict = f"no significant difference in accuracy (p = {shown}, alpha = {config.alpha})"
@@ -148,7 +161,7 @@ def analyze(config: TestConfig, a: ArmStats, b: ArmStats) -> dict[str, Any]:
             "sample_ratio_chi2": srm[0] if srm else None,
             "sample_ratio_p": srm[1] if srm else None,
             "sample_ratio_mismatch": mismatch,
-            "power": power_reached(a.correct, a.n, b.correct, b.n, config.alpha),
+            "power": power_reached(a.correct, ra, b.correct, rb, config.alpha),
             "minimum_detectable_effect": mde[1] if mde else None,
             "minimum_detectable_h": mde[0] if mde else None,
             "min_samples_reached": enough,

@@ -66,6 +66,9 @@ class TestConfig:
     weight_latency: float = 0.2
     weight_cost: float = 0.2
     match_mode: str = "exact"
+    #: the registered model whose gateway calls the test splits: given for arms of two models, and found
+    #: by itself when both arms are versions of one model (`support-bot@1` against `support-bot@2`)
+    gateway_model: str | None = None
 
     @classmethod
     def validate(cls, **fields: Any) -> TestConfig:
@@ -97,14 +100,36 @@ class TestConfig:
             raise InvalidInput("Winner weights must be 0 or more and not all 0.")
         if values["match_mode"] not in MATCH_MODES:
             raise InvalidInput(f"match_mode must be one of {', '.join(MATCH_MODES)}, got {values['match_mode']!r}.")
+        gateway_model = values["gateway_model"]
+        if gateway_model is not None:
+            gateway_model = path_id("gateway_model", gateway_model)
         return cls(
             test_id=values["test_id"], model_a=values["model_a"], model_b=values["model_b"],
             split=split, alpha=alpha, min_samples=min_samples, weight_accuracy=weights[0],
             weight_latency=weights[1], weight_cost=weights[2], match_mode=values["match_mode"],
+            gateway_model=gateway_model or same_model(values["model_a"], values["model_b"]),
         )  # fmt: skip
 
     def model_of(self, arm: str) -> str:
         return self.model_a if arm == "a" else self.model_b
+
+
+def same_model(model_a: str, model_b: str) -> str | None:
+    """The registered model both arms are versions of (`NAME@N` each), if they are."""
+    names = []
+    for arm in (model_a, model_b):
+        name, at, number = arm.partition("@")
+        if not at or not number.isdigit():
+            return None
+        names.append(name)
+    return names[0] if names[0] == names[1] else None
+
+
+def call_sample(call_id: str, arm: str, *, latency_ms: float, cost: str | None, at: str, failed: bool
+                ) -> dict[str, Any]:  # fmt: skip
+    """A gateway call as a sample of its arm: its outcome (correct) comes later, with feedback."""
+    return {"sample_id": call_id, "arm": arm, "correct": None, "latency_ms": latency_ms, "cost": cost or "0",
+            "at": at, "prediction": None, "reference": None, "error": failed}  # fmt: skip
 
 
 def _number(field: str, value: Any, *, maximum: float) -> float:
@@ -165,7 +190,8 @@ class SampleBatch(Aggregate):
 
     class Recorded(Aggregate.Created):
         test_id: str
-        #: each: sample_id, arm, correct, latency_ms, cost (decimal text), at, prediction, reference
+        #: each: sample_id, arm, correct (None: not known yet), latency_ms, cost (decimal text), at, prediction,
+        #: reference; a gateway call's sample also has error (it failed, or fell back)
         samples: list[dict[str, Any]]
         actor: str
 
@@ -200,6 +226,8 @@ class ABTest(Aggregate):
         weight_latency: float
         weight_cost: float
         match_mode: str
+        #: absent from tests created before the gateway split traffic
+        gateway_model: str | None
 
         def apply(self, aggregate: Any) -> None:
             pass
@@ -242,10 +270,11 @@ class ABTest(Aggregate):
         match_mode: str,
         actor: str,
         reason: str | None,
+        gateway_model: str | None = None,
     ) -> None:
         self.config = TestConfig(
             test_id, model_a, model_b, split, alpha, min_samples, weight_accuracy, weight_latency, weight_cost,
-            match_mode,
+            match_mode, gateway_model,
         )  # fmt: skip
         self.status = "running"
         #: when and by whom it was concluded or abandoned
@@ -270,3 +299,53 @@ class ABTest(Aggregate):
     def abandon(self, *, actor: str, reason: str | None = None) -> None:
         self._ensure_running("abandon it")
         self.trigger_event(self.Abandoned, test_id=self.config.test_id, actor=actor, reason=reason)
+
+
+# ------------------------------------------------------------------ feedback
+
+
+def feedback_id(call_id: str) -> UUID:
+    return stable_id("call-feedback", call_id)
+
+
+def feedback_outcome(correct: Any, score: Any) -> tuple[bool, float | None]:
+    """`correct` (true or false), or `score` from 0 to 1 (correct when at least 0.5); exactly one."""
+    if (correct is None) == (score is None):
+        raise InvalidInput('Send {"correct": true|false} or {"score": 0..1}, exactly one.')
+    if correct is not None:
+        if not isinstance(correct, bool):
+            raise InvalidInput(f"correct must be true or false, got {correct!r}.")
+        return correct, None
+    value = finite_number("score", score, maximum=1.0)
+    return value >= 0.5, float(value)
+
+
+class CallFeedback(Aggregate):
+    """The outcome of one gateway call, told later by the caller: one event, so it counts once."""
+
+    class Given(Aggregate.Created):
+        call_id: str
+        correct: bool
+        score: float | None
+        model: str
+        version: int | None
+        #: the A/B test and arm the call was a sample of (None: outside any test)
+        test_id: str | None
+        arm: str | None
+        actor: str
+        reason: str | None
+
+    @staticmethod
+    def create_id(call_id: str) -> UUID:
+        return feedback_id(call_id)
+
+    @classmethod
+    def give(cls, call: dict[str, Any], correct: bool, score: float | None, *, actor: str,
+             reason: str | None) -> CallFeedback:  # fmt: skip
+        return cls._create(cls.Given, call_id=call["id"], correct=correct, score=score, model=call["model"],
+                           version=call["version"], test_id=call["ab_test"], arm=call["arm"], actor=actor,
+                           reason=reason)  # fmt: skip
+
+    def __init__(self, call_id: str, correct: bool, score: float | None, model: str, version: int | None,
+                 test_id: str | None, arm: str | None, actor: str, reason: str | None) -> None:  # fmt: skip
+        self.correct = correct

@@ -71,6 +71,8 @@ class GatewayCall:
     latency_ms: float = 0.0
     ttfb_ms: float | None = None
     arm: str | None = None
+    #: the A/B test the call was a sample of (its arm in `arm`)
+    ab_test: str | None = None
     fallback_from: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     #: the collected example this call was captured as (application/gateway_capture.py), written with it
@@ -103,7 +105,7 @@ def price_calls(calls: Sequence[GatewayCall], price_for: Callable[[str, datetime
             "input_tokens": c.input_tokens, "cached_input_tokens": c.cached_input_tokens,
             "output_tokens": c.output_tokens, "latency_ms": round(c.latency_ms, 3),
             "cost": None if cost is None else str(cost), "cost_source": source, "price": key,
-            "is_fine_tuned": True, "ab_test": None, "tags": [],
+            "is_fine_tuned": True, "ab_test": c.ab_test, "tags": [],
             "source": SOURCE, "version": c.version,
             "call": {
                 "requested": c.requested, "endpoint": c.endpoint, "stream": c.stream, "caller": c.caller,

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from domain.ab_results import ArmStats
-from domain.ab_testing import ABTest, SampleBatch, TestConfig
+from domain.ab_testing import ABTest, CallFeedback, SampleBatch, TestConfig
 from domain.statistics import Moments
 from projections.costs import stored_ids
 from projections.database import Cursor, Database
@@ -23,26 +24,28 @@ from projections.engine import LoggedEvent, Projection
 from projections.rows import Upserts, format_ts
 
 _SETTINGS = ("model_a", "model_b", "split", "alpha", "min_samples", "weight_accuracy", "weight_latency",
-             "weight_cost", "match_mode")  # fmt: skip
-_ARM_COLUMNS = "n, correct, lat_mean, lat_m2, cost_mean, cost_m2, cost_total"
+             "weight_cost", "match_mode", "gateway_model")  # fmt: skip
+_ARM_COLUMNS = "n, correct, lat_mean, lat_m2, cost_mean, cost_m2, cost_total, rated, errors"
 
 
 class ABStatsProjection(Projection):
     name = "ab_stats"
-    schema_version = 1
-    event_classes = (ABTest.Created, ABTest.Concluded, ABTest.Abandoned, SampleBatch.Recorded)
+    # 2: gateway calls are samples whose outcome comes later (rated), with their errors; feedback
+    schema_version = 2
+    event_classes = (ABTest.Created, ABTest.Concluded, ABTest.Abandoned, SampleBatch.Recorded, CallFeedback.Given)
     tables = {
         "ab_tests": (
             "test_id TEXT PRIMARY KEY, model_a TEXT, model_b TEXT, split DOUBLE PRECISION, alpha DOUBLE PRECISION, "
             "min_samples INTEGER, weight_accuracy DOUBLE PRECISION, weight_latency DOUBLE PRECISION, "
-            "weight_cost DOUBLE PRECISION, match_mode TEXT, status TEXT, created_at TEXT, created_by TEXT, "
+            "weight_cost DOUBLE PRECISION, match_mode TEXT, gateway_model TEXT, status TEXT, created_at TEXT, "
+            "created_by TEXT, "
             "ended_at TEXT, ended_by TEXT, end_reason TEXT, concluded_position BIGINT, result TEXT"
         ),
         "ab_arms": (
             "test_id TEXT NOT NULL, arm TEXT NOT NULL, n BIGINT NOT NULL, correct BIGINT NOT NULL, "
             "lat_mean DOUBLE PRECISION NOT NULL, lat_m2 DOUBLE PRECISION NOT NULL, "
             "cost_mean DOUBLE PRECISION NOT NULL, cost_m2 DOUBLE PRECISION NOT NULL, cost_total TEXT NOT NULL, "
-            "PRIMARY KEY (test_id, arm)"
+            "rated BIGINT NOT NULL, errors BIGINT NOT NULL, PRIMARY KEY (test_id, arm)"
         ),
         "ab_sample_ids": "id TEXT PRIMARY KEY",
     }
@@ -55,7 +58,7 @@ class ABStatsProjection(Projection):
         for logged in events:
             e = logged.event
             if isinstance(e, ABTest.Created):
-                tests.set((e.test_id,), **{k: getattr(e, k) for k in _SETTINGS}, status="running",
+                tests.set((e.test_id,), **{k: getattr(e, k, None) for k in _SETTINGS}, status="running",
                           created_at=format_ts(e.timestamp), created_by=e.actor)  # fmt: skip
             elif isinstance(e, ABTest.Concluded):
                 concluded[e.test_id] = e.position
@@ -64,13 +67,17 @@ class ABStatsProjection(Projection):
             elif isinstance(e, ABTest.Abandoned):
                 tests.set((e.test_id,), status="abandoned", ended_at=format_ts(e.timestamp), ended_by=e.actor,
                           end_reason=e.reason)  # fmt: skip
+            elif isinstance(e, CallFeedback.Given):
+                if e.test_id is None or _after_conclusion(cur, tables, concluded, e.test_id, logged.position):
+                    continue
+                key = f"{e.test_id}:{e.call_id}"
+                if key not in {k for (k,) in new_ids} and not stored_ids(cur, tables["ab_sample_ids"], [key]):
+                    continue  # the call was not counted as a sample (its test had ended)
+                arm_key = (e.test_id, e.arm)
+                current = arms.get(arm_key) or _load_arm(cur, tables["ab_arms"], *arm_key)
+                arms[arm_key] = replace(current, rated=current.outcomes + 1, correct=current.correct + e.correct)
             elif isinstance(e, SampleBatch.Recorded):
-                cutoff = concluded.get(e.test_id)
-                if cutoff is None:
-                    cutoff = _concluded_position(cur, tables["ab_tests"], e.test_id)
-                    if cutoff is not None:
-                        concluded[e.test_id] = cutoff
-                if cutoff is not None and logged.position > cutoff:
+                if _after_conclusion(cur, tables, concluded, e.test_id, logged.position):
                     continue  # after the conclusion: never part of the result
                 keys = [f"{e.test_id}:{s['sample_id']}" for s in e.samples]
                 known = stored_ids(cur, tables["ab_sample_ids"], keys) | {k for (k,) in new_ids}
@@ -90,8 +97,20 @@ class ABStatsProjection(Projection):
         upserts = Upserts(tables["ab_arms"], ("test_id", "arm"))
         for key, s in arms.items():
             upserts.set(key, n=s.n, correct=s.correct, lat_mean=s.latency.mean, lat_m2=s.latency.m2,
-                        cost_mean=s.cost.mean, cost_m2=s.cost.m2, cost_total=str(s.cost_total))  # fmt: skip
+                        cost_mean=s.cost.mean, cost_m2=s.cost.m2, cost_total=str(s.cost_total), rated=s.outcomes,
+                        errors=s.errors)  # fmt: skip
         upserts.flush(cur)
+
+
+def _after_conclusion(cur: Cursor, tables: dict[str, str], concluded: dict[str, int], test_id: str,
+                      position: int) -> bool:  # fmt: skip
+    """Whether an event at `position` comes after its test's conclusion (and so is not counted)."""
+    cutoff = concluded.get(test_id)
+    if cutoff is None:
+        cutoff = _concluded_position(cur, tables["ab_tests"], test_id)
+        if cutoff is not None:
+            concluded[test_id] = cutoff
+    return cutoff is not None and position > cutoff
 
 
 def _concluded_position(cur: Cursor, table: str, test_id: str) -> int | None:
@@ -106,6 +125,7 @@ def _row_to_arm(row: dict[str, Any] | None) -> ArmStats:
     return ArmStats(
         n=n, correct=int(row["correct"]), latency=Moments(n, row["lat_mean"], row["lat_m2"]),
         cost=Moments(n, row["cost_mean"], row["cost_m2"]), cost_total=Decimal(row["cost_total"]),
+        rated=int(row["rated"]), errors=int(row["errors"]),
     )  # fmt: skip
 
 
@@ -122,6 +142,8 @@ def _merge(current: ArmStats, samples: list[dict[str, Any]]) -> ArmStats:
         latency=current.latency.merge(Moments.of([s["latency_ms"] for s in samples])),
         cost=current.cost.merge(Moments.of([float(c) for c in costs])),
         cost_total=current.cost_total + sum(costs, Decimal(0)),
+        rated=current.outcomes + sum(1 for s in samples if s["correct"] is not None),
+        errors=current.errors + sum(1 for s in samples if s.get("error")),
     )
 
 
@@ -170,3 +192,11 @@ def stored_sample_ids(db: Database, test_id: str, sample_ids: Sequence[str]) -> 
     with db.read() as cur:
         found = stored_ids(cur, "ab_sample_ids", keys, chunk)
     return {k.split(":", 1)[1] for k in found}
+
+
+def running_gateway_tests(db: Database) -> list[TestConfig]:
+    """The running tests that split a registered model's gateway calls, oldest first."""
+    with db.read() as cur:
+        rows = cur.execute("SELECT * FROM ab_tests WHERE status = 'running' AND gateway_model IS NOT NULL "
+                           "ORDER BY created_at, test_id").fetchall()  # fmt: skip
+    return [_test(r)["config"] for r in rows]

@@ -12,23 +12,27 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from domain.ab_testing import CallFeedback
 from domain.gateway_calls import OK, SOURCE
 from domain.inference import InferenceBatch
 from projections.costs import stored_ids
 from projections.database import Cursor, Database
 from projections.engine import LoggedEvent, Projection
+from projections.rows import format_ts
 
-_COLUMNS = (
+_INSERTED = (
     "id, at, model, version, requested, endpoint, stream, caller, status, upstream, upstream_model, http_status, "
     "error_kind, input_tokens, cached_input_tokens, output_tokens, estimated, latency_ms, ttfb_ms, cost, "
-    "cost_source, price, arm, fallback_from, attempts, position"
+    "cost_source, price, arm, ab_test, fallback_from, attempts, position"
 )
+_COLUMNS = _INSERTED + ", feedback_correct, feedback_score, feedback_at"
 
 
 class GatewayCallsProjection(Projection):
     name = "gateway_calls"
-    schema_version = 1
-    event_classes = (InferenceBatch.Recorded,)
+    # 2: the A/B test of a call, and the feedback on it
+    schema_version = 2
+    event_classes = (InferenceBatch.Recorded, CallFeedback.Given)
     tables = {
         "gateway_calls": (
             "id TEXT PRIMARY KEY, at TEXT NOT NULL, model TEXT NOT NULL, version INTEGER, requested TEXT NOT NULL, "
@@ -36,14 +40,25 @@ class GatewayCallsProjection(Projection):
             "upstream TEXT, upstream_model TEXT, http_status INTEGER, error_kind TEXT, input_tokens BIGINT NOT NULL, "
             "cached_input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, estimated BOOLEAN NOT NULL, "
             "latency_ms DOUBLE PRECISION NOT NULL, ttfb_ms DOUBLE PRECISION, cost TEXT, cost_source TEXT NOT NULL, "
-            "price TEXT, arm TEXT, fallback_from TEXT, attempts TEXT NOT NULL, position BIGINT NOT NULL"
+            "price TEXT, arm TEXT, ab_test TEXT, fallback_from TEXT, attempts TEXT NOT NULL, position BIGINT NOT NULL, "
+            "feedback_correct BOOLEAN, feedback_score DOUBLE PRECISION, feedback_at TEXT"
         ),
     }
     indexes = [("gateway_calls", "at"), ("gateway_calls", "model, at")]
 
     def apply(self, cur: Cursor, tables: dict[str, str], events: Sequence[LoggedEvent]) -> None:
         table = tables["gateway_calls"]
-        calls = [(logged.position, r) for logged in events for r in logged.event.records if r.get("source") == SOURCE]
+        calls = [(logged.position, r) for logged in events if isinstance(logged.event, InferenceBatch.Recorded)
+                 for r in logged.event.records if r.get("source") == SOURCE]  # fmt: skip
+        self._insert(cur, table, calls)
+        feedback = [(e.correct, e.score, format_ts(e.timestamp), e.call_id) for e in (x.event for x in events)
+                    if isinstance(e, CallFeedback.Given)]  # fmt: skip
+        if feedback:  # a call's feedback follows its record in the log (the command reads the record)
+            cur.executemany(f"UPDATE {table} SET feedback_correct = ?, feedback_score = ?, feedback_at = ? "
+                            "WHERE id = ?", feedback)  # fmt: skip
+
+    @staticmethod
+    def _insert(cur: Cursor, table: str, calls: list[tuple[int, dict[str, Any]]]) -> None:
         if not calls:
             return
         known = stored_ids(cur, table, [r["id"] for _, r in calls])
@@ -57,10 +72,10 @@ class GatewayCallsProjection(Projection):
                 (r["id"], r["at"], r["model"], r["version"], c["requested"], c["endpoint"], c["stream"], c["caller"],
                  c["status"], c["upstream"], c["upstream_model"], c["http_status"], c["error_kind"],
                  r["input_tokens"], r["cached_input_tokens"], r["output_tokens"], c["estimated"], r["latency_ms"],
-                 c["ttfb_ms"], r["cost"], r["cost_source"], r["price"], c["arm"], c["fallback_from"],
+                 c["ttfb_ms"], r["cost"], r["cost_source"], r["price"], c["arm"], r["ab_test"], c["fallback_from"],
                  json.dumps(c["attempts"]), position)
             )  # fmt: skip
-        cur.executemany(f"INSERT INTO {table} ({_COLUMNS}) VALUES ({', '.join('?' * 26)})", rows)
+        cur.executemany(f"INSERT INTO {table} ({_INSERTED}) VALUES ({', '.join('?' * 27)})", rows)
 
 
 # --------------------------------------------------------------------- queries
@@ -68,7 +83,8 @@ class GatewayCallsProjection(Projection):
 
 def _where(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:
     clauses, params = [], []
-    for column, op in (("model", "="), ("version", "="), ("arm", "="), ("status", "="), ("caller", "=")):
+    for column, op in (("model", "="), ("version", "="), ("arm", "="), ("ab_test", "="), ("status", "="),
+                       ("caller", "=")):  # fmt: skip
         if filters.get(column) is not None:
             clauses.append(f"{column} {op} ?")
             params.append(filters[column])
@@ -82,7 +98,9 @@ def _where(filters: dict[str, Any]) -> tuple[list[str], list[Any]]:
 
 
 def _call(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "stream": bool(row["stream"]), "estimated": bool(row["estimated"]),
+    feedback = None if row["feedback_at"] is None else {
+        "correct": bool(row["feedback_correct"]), "score": row["feedback_score"], "at": row["feedback_at"]}  # fmt: skip
+    return {**row, "stream": bool(row["stream"]), "estimated": bool(row["estimated"]), "feedback": feedback,
             "cost": None if row["cost"] is None else Decimal(row["cost"]),
             "attempts": json.loads(row["attempts"])}  # fmt: skip
 
@@ -116,11 +134,11 @@ def percentile(values: list[float], q: float) -> float | None:
 
 class _Stats:
     __slots__ = ("calls", "errors", "latencies", "ttfbs", "input_tokens", "output_tokens", "estimated", "cost",
-                 "unpriced", "fallbacks")  # fmt: skip
+                 "unpriced", "fallbacks", "rated", "correct")  # fmt: skip
 
     def __init__(self) -> None:
         self.calls = self.errors = self.input_tokens = self.output_tokens = self.estimated = 0
-        self.unpriced = self.fallbacks = 0
+        self.unpriced = self.fallbacks = self.rated = self.correct = 0
         self.latencies: list[float] = []
         self.ttfbs: list[float] = []
         self.cost = Decimal(0)
@@ -135,6 +153,9 @@ class _Stats:
         self.output_tokens += row["output_tokens"]
         self.estimated += bool(row["estimated"])
         self.fallbacks += row["fallback_from"] is not None
+        if row["feedback_correct"] is not None:
+            self.rated += 1
+            self.correct += bool(row["feedback_correct"])
         if row["cost"] is None:
             self.unpriced += 1
         else:
@@ -148,7 +169,8 @@ class _Stats:
             "latency_p50_ms": percentile(self.latencies, 50), "latency_p95_ms": percentile(self.latencies, 95),
             "ttfb_p50_ms": percentile(self.ttfbs, 50), "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens, "estimated_calls": self.estimated, "cost": self.cost,
-            "unpriced_calls": self.unpriced, "fallbacks": self.fallbacks,
+            "unpriced_calls": self.unpriced, "fallbacks": self.fallbacks, "rated_calls": self.rated,
+            "accuracy": self.correct / self.rated if self.rated else None,
         }  # fmt: skip
 
 
@@ -163,7 +185,7 @@ def call_stats(db: Database, *, bucket: str = "minute", **filters: Any) -> dict[
     with db.read() as cur:
         rows = cur.execute(
             "SELECT at, model, version, status, latency_ms, ttfb_ms, input_tokens, output_tokens, estimated, cost, "
-            f"fallback_from FROM gateway_calls {where}", params,
+            f"fallback_from, feedback_correct FROM gateway_calls {where}", params,
         ).fetchall()  # fmt: skip
     for row in rows:
         key = (row["model"], row["version"])

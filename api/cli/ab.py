@@ -41,22 +41,25 @@ def setup_ab_test(
     alpha: Annotated[float | None, typer.Option(help="Significance level (0.05)")] = None,
     min_samples: Annotated[int | None, typer.Option(help="Per arm before any verdict (30; 100+ advised)")] = None,
     match_mode: Annotated[str | None, typer.Option(help="exact or substring")] = None,
+    gateway_model: Annotated[str | None, typer.Option(
+        help="The registered model whose gateway calls it splits (found by itself for NAME@1 against NAME@2)")] = None,
     reason: ReasonOpt = None,
     actor: ActorOpt = DEFAULT_ACTOR,
     as_json: JsonOpt = False,
     database_url: DbOpt = None,
 ) -> None:
-    """Create an A/B test of two models."""
+    """Create an A/B test of two models (of two versions of one model: it splits that model's gateway calls)."""
     with opened(database_url, fresh=False) as rt:
         rt.command(lambda: rt.ab_results.create(actor=actor, reason=reason, test_id=test_id, model_a=model_a,
                                              model_b=model_b, split=split, alpha=alpha, min_samples=min_samples,
-                                             match_mode=match_mode))  # fmt: skip
+                                             match_mode=match_mode, gateway_model=gateway_model))  # fmt: skip
         found = rt.ab_results.get(test_id)
     c = found["config"]
     if as_json:
         return print_json({"test_id": test_id, "model_a": c.model_a, "model_b": c.model_b, "split": c.split,
                            "alpha": c.alpha, "min_samples": c.min_samples, "status": found["status"]})  # fmt: skip
-    out.print(f"A/B test {test_id}: {c.model_a} (a) against {c.model_b} (b), {c.split:.0%} of units to b.")
+    split = f" of {c.gateway_model}'s gateway calls" if c.gateway_model else ""
+    out.print(f"A/B test {test_id}: {c.model_a} (a) against {c.model_b} (b), {c.split:.0%} of units{split} to b.")
 
 
 @commands.command("record-samples")
@@ -147,3 +150,29 @@ def list_ab_tests(as_json: JsonOpt = False, database_url: DbOpt = None) -> None:
         return print_json(rows)
     columns = ["test_id", "model_a", "model_b", "status", "created_at", "verdict"]
     table("A/B tests", columns, [[r[c] for c in columns] for r in rows])
+
+
+@commands.command("feedback")
+def give_feedback(
+    call_id: Annotated[str, typer.Argument(help="The call: the X-FT-Call-Id header of its gateway answer")],
+    correct: Annotated[bool | None, typer.Option("--correct/--incorrect", help="Whether the answer was right")] = None,
+    score: Annotated[float | None, typer.Option(min=0, max=1, help="Or a score from 0 to 1 (0.5+ is correct)")] = None,
+    reason: ReasonOpt = None,
+    actor: ActorOpt = DEFAULT_ACTOR,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Tell a gateway call's outcome: its A/B sample's, and its model's accuracy over time (counted once)."""
+    from projections.gateway_calls import get_call
+
+    with opened(database_url) as rt:
+        found = get_call(rt.db, call_id)
+        if found is None:
+            raise fail(f"No call {call_id!r} is recorded (yet: the gateway writes its records every 250 ms).")
+        given = rt.command(lambda: rt.ab.give_feedback(found, correct=correct, score=score, actor=actor,
+                                                      reason=reason))  # fmt: skip
+    if as_json:
+        return print_json({"call_id": call_id, "counted": given.counted,
+                           "position": None if given.recorded is None else given.recorded.position})  # fmt: skip
+    out.print(f"Feedback on {call_id} counted." if given.counted else
+              f"Feedback on {call_id} was counted before: nothing recorded.")  # fmt: skip

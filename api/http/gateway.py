@@ -33,6 +33,7 @@ from adapters.upstream import DEFAULT_MAX_RETRY_AFTER, StreamBroken, UpstreamCli
 from application.call_recorder import CallRecorder
 from application.gateway_capture import Capture, example_of
 from application.gateway_routes import NotRoutable, Route, RouteTable, parse_model_ref
+from domain.ab_testing import assign
 from domain.errors import DomainError
 from domain.gateway_calls import CANCELLED, ERROR, INTERRUPTED, OK, Attempt, GatewayCall
 
@@ -169,8 +170,17 @@ class Gateway:
         body = await _read_body(receive)
         request = _parse_call(body)
         requested = request["model"]
+        test, arm, champion = None, None, None
         try:
-            route = self.routes.route(*parse_model_ref(requested))
+            name, pinned = parse_model_ref(requested)
+            test = None if pinned is not None else self.routes.experiment(name)
+            if test is None:
+                route = self.routes.route(name, pinned)
+            else:  # an A/B test splits this model's calls: the unit's sticky arm says where this one goes
+                arm = assign(test.test_id, _unit(scope, request, caller), test.split)
+                route = self.routes.route(*parse_model_ref(test.model_of(arm)))
+                if arm == "b":  # a challenger that fails before answering falls back to the champion
+                    champion = self.routes.route(*parse_model_ref(test.model_a))
         except NotRoutable as e:
             raise GatewayProblem(404, e.slug, e.title, e.detail) from None
         except DomainError as e:
@@ -179,8 +189,8 @@ class Gateway:
         options = request.get("stream_options")
         wants_usage = isinstance(options, dict) and options.get("include_usage") is True
         call = GatewayCall(id=f"call_{uuid4().hex}", at=datetime.now(UTC), model=route.model, version=route.version,
-                           requested=requested, endpoint=endpoint, stream=stream, caller=caller,
-                           status=ERROR)  # fmt: skip
+                           requested=requested, endpoint=endpoint, stream=stream, caller=caller, status=ERROR,
+                           arm=arm, ab_test=None if test is None else test.test_id)  # fmt: skip
         self.recorder.begin()
         answered = False
 
@@ -190,7 +200,7 @@ class Gateway:
             await send(message)
 
         try:
-            await self._serve(scope, receive, tracked, call, request, route, suffix, wants_usage, started)
+            await self._serve(scope, receive, tracked, call, request, route, champion, suffix, wants_usage, started)
         except Exception:  # a bug of ours: the call is recorded, the caller gets a 500, the server goes on
             log.exception("gateway: call %s failed inside the gateway", call.id)
             call.status, call.error_kind = INTERRUPTED if answered else ERROR, "gateway_error"
@@ -203,19 +213,20 @@ class Gateway:
             call.latency_ms = (time.perf_counter() - started) * 1000
             self.recorder.offer(call)
 
-    def _plan(self, route: Route) -> list[tuple[Route, bool]]:
-        """The tries: the route, once more (a retry), then its fallback."""
+    def _plan(self, route: Route, champion: Route | None) -> list[tuple[Route, bool]]:
+        """The tries: the route, once more (a retry), then the A/B champion or the model's fallback."""
         plan = [(route, False), (route, True)]
-        fallback = self.routes.fallback(route)
+        fallback = champion if champion is not None and champion != route else self.routes.fallback(route)
         if fallback is not None:
             plan.append((fallback, False))
         return plan
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, call: GatewayCall, request: dict[str, Any],
-                     route: Route, suffix: str, wants_usage: bool, started: float) -> None:  # fmt: skip
+                     route: Route, champion: Route | None, suffix: str, wants_usage: bool,
+                     started: float) -> None:  # fmt: skip
         failure: UpstreamFailed | GatewayProblem | None = None
         skip_retry = False
-        for served, is_retry in self._plan(route):
+        for served, is_retry in self._plan(route, champion):
             if is_retry and skip_retry:
                 continue
             waited = 0.0
@@ -250,7 +261,7 @@ class Gateway:
                 call.fallback_from = route.label
             call.model, call.version = served.model, served.version
             call.upstream, call.upstream_model = target.upstream, upstream_model
-            headers = {"x-ft-call-id": call.id, "x-ft-model": served.model, "x-ft-model-version": str(served.version)}
+            headers = _headers(call, served)
             if first is None:
                 return await self._answer_buffered(send, call, request, response, headers, started)
             return await self._answer_streamed(receive, send, call, request, response, first, headers,
@@ -272,7 +283,7 @@ class Gateway:
         call.ttfb_ms = (time.perf_counter() - started) * 1000
         if call.attempts:  # priced as the model it tried (no tokens: nothing to pay)
             call.upstream_model = call.attempts[-1].upstream_model
-        headers = {"x-ft-call-id": call.id, "x-ft-model": route.model, "x-ft-model-version": str(route.version)}
+        headers = _headers(call, route)
         if isinstance(failure, GatewayProblem):
             call.error_kind, call.http_status = failure.slug, failure.status
             return await _send(send, failure.status, failure.body(), headers, problem=True)
@@ -427,6 +438,30 @@ class Gateway:
 
 
 # --------------------------------------------------------------------- helpers
+
+#: the longest unit an A/B split takes (X-FT-Unit, or the request's `user`)
+MAX_UNIT = 256
+
+
+def _unit(scope: Scope, request: dict[str, Any], caller: str) -> str:
+    """Who a call is for, for a sticky A/B arm: X-FT-Unit, else the request's `user`, else the caller."""
+    unit = _header(scope, b"x-ft-unit")
+    if unit is None and isinstance(request.get("user"), str):
+        unit = request["user"]
+    if unit is None or not unit.strip():
+        return caller
+    if len(unit) > MAX_UNIT:
+        raise GatewayProblem(400, "invalid-unit", "Invalid unit",
+                             f"X-FT-Unit (or the request's user) is at most {MAX_UNIT} characters.")  # fmt: skip
+    return unit
+
+
+def _headers(call: GatewayCall, route: Route) -> dict[str, str]:
+    headers = {"x-ft-call-id": call.id, "x-ft-model": route.model, "x-ft-model-version": str(route.version)}
+    if call.arm is not None:
+        headers["x-ft-arm"] = call.arm
+        headers["x-ft-ab-test"] = call.ab_test or ""
+    return headers
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -121,3 +121,28 @@ def gateway_under_test(runtime: Runtime, tmp_path: Path, *, endpoints: dict[str,
         app = create_app(config, runtime)
         with LoopbackServer(lambda: app, lifespan="on") as server:
             yield GatewayUnderTest(runtime, upstream, server, app)
+
+
+def calls_for_units(base_url: str, units: list[str], *, per_unit: int, concurrency: int = 8) -> list[dict[str, str]]:
+    """Calls through the gateway with the async SDK, `per_unit` for each unit (X-FT-Unit), in a process
+    of its own when run by a process pool; returns each call's unit, arm, version and call id."""
+    import asyncio
+
+    async def run() -> list[dict[str, str]]:
+        sdk = openai.AsyncOpenAI(base_url=base_url, api_key=APP_TOKEN, max_retries=0,
+                                 http_client=httpx.AsyncClient(limits=httpx.Limits(max_connections=64)))  # fmt: skip
+        work = iter([unit for _ in range(per_unit) for unit in units])
+        done: list[dict[str, str]] = []
+
+        async def worker() -> None:
+            for unit in work:
+                raw = await sdk.chat.completions.with_raw_response.create(
+                    model="support-bot", messages=MESSAGES, extra_headers={"X-FT-Unit": unit})  # type: ignore[arg-type]
+                done.append({"unit": unit, "arm": raw.headers["x-ft-arm"], "version": raw.headers["x-ft-model-version"],
+                             "call_id": raw.headers["x-ft-call-id"]})  # fmt: skip
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await sdk.close()
+        return done
+
+    return asyncio.run(run())

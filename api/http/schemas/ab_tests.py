@@ -35,6 +35,10 @@ class ABTestIn(Request_):
                                     "100+ advised)")  # fmt: skip
     weights: WinnerWeights | None = None
     match_mode: Literal["exact", "substring"] | None = Field(None, description="How `correct` is computed (exact)")
+    gateway_model: Id | None = Field(
+        None, description="The registered model whose gateway calls the test splits (found by itself when both "
+        "arms are versions of one model, NAME@1 against NAME@2)",
+    )  # fmt: skip
     reason: Reason = None
 
 
@@ -69,6 +73,7 @@ class ABTestOut(BaseModel):
     min_samples: int
     weights: WinnerWeights
     match_mode: str
+    gateway_model: str | None = Field(None, description="The registered model whose gateway calls it splits")
     status: str = Field(description="running, concluded or abandoned")
     created_at: str | None
     created_by: str | None

@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
+from api.http.schemas.common import Reason, Request_
+
 
 class AttemptOut(BaseModel):
     model: str
@@ -14,6 +16,24 @@ class AttemptOut(BaseModel):
     outcome: str = Field(description="ok, or why the try failed (connect_error, timeout, rate_limited, ...)")
     status_code: int | None
     waited_ms: float = Field(description="How long the gateway waited before this try (the upstream's Retry-After)")
+
+
+class FeedbackOut(BaseModel):
+    correct: bool
+    score: float | None
+    at: str
+
+
+class FeedbackIn(Request_):
+    correct: bool | None = Field(None, description="Whether the answer was right (or give score)")
+    score: float | None = Field(None, ge=0, le=1, description="0 to 1; at least 0.5 counts as correct")
+    reason: Reason = None
+
+
+class FeedbackGivenOut(BaseModel):
+    call_id: str
+    counted: bool = Field(description="false: this call's feedback was counted before; nothing was recorded now")
+    position: int | None
 
 
 class CallOut(BaseModel):
@@ -41,7 +61,9 @@ class CallOut(BaseModel):
                                  "no price covers the model (cost_source unpriced)")
     cost_source: str
     price: str | None = Field(description="The catalog entry the cost was computed with")
-    arm: str | None
+    arm: str | None = Field(description="The A/B arm (a or b) when the call ran through a test")
+    ab_test: str | None = Field(description="The A/B test the call was a sample of")
+    feedback: FeedbackOut | None = Field(description="The caller's feedback on the call, once given")
     fallback_from: str | None = Field(description="model@version the call was meant for, when a fallback answered")
     attempts: list[AttemptOut]
     position: int
@@ -67,6 +89,8 @@ class CallStatsOut(BaseModel):
     cost: Decimal
     unpriced_calls: int
     fallbacks: int
+    rated_calls: int = Field(description="Calls with feedback")
+    accuracy: float | None = Field(description="The share of rated calls whose feedback says correct")
 
 
 class BucketStatsOut(CallStatsOut):
