@@ -15,6 +15,7 @@ from adapters.database import PostgresDatabase, open_database, open_event_databa
 from adapters.idempotency import IdempotencyStore
 from adapters.store import StoreConfig, parse_database_url
 from api.gc_pause import paused
+from application.ab_policies import ABPolicies
 from application.ab_results import ABResults
 from application.ab_tests import ABTesting, SamplesRecorded
 from application.base import Recorded
@@ -30,6 +31,7 @@ from application.version_registration import VersionRegistration
 from projections.catalog import default_projections
 from projections.database import Cursor, Database
 from projections.engine import TRACKING_TABLE, EventLog, ProjectionEngine, RebuildReport
+from projections.gateway_calls import arm_latency_p95
 
 if TYPE_CHECKING:  # the job service, its providers and the token counter load when first used (ft-cli start-up)
     from adapters.local_jobs import LocalTrainer
@@ -226,6 +228,8 @@ class Runtime:
         self.ab_results = ABResults(self.ab, self.registry, self.db, head=self.engine.log.head,
                                     reach=self.engine.reach)  # fmt: skip
         self.evaluation_results = EvaluationResults(self.evaluations, self.registry, self.db, current=self.current)
+        self.ab_policies = ABPolicies(self.ab_results, self.ab, self.registry, self.db,
+                                      challenger_p95=lambda test: arm_latency_p95(self.db, test, "b"))  # fmt: skip
 
     # The bulk paths run with the cyclic garbage collector paused (api/gc_pause.py).
 

@@ -311,6 +311,10 @@ class Settings(ProviderSettings):
     )
 
     gateway: bool = Field(True, description="serve the OpenAI-compatible gateway under /gateway/v1")
+    ab_policy_seconds: float = Field(
+        5.0, gt=0, le=3600, description="seconds between two checks of the running A/B tests' policies"
+    )
+    run_ab_policies: bool = Field(True, description="carry out A/B tests' policies in this server")
     gateway_fallbacks: dict[str, str] = Field(
         default_factory=dict,
         description='each model\'s fallback, as JSON {"support-bot": "previous" | "other-model" | "other-model@2"}: '

@@ -8,7 +8,7 @@ from typing import Any
 
 from application.ab_tests import ABTesting, TestChanged
 from application.registry import Registry
-from domain.errors import InvalidInput, NotFound
+from domain.errors import InvalidInput, NotFound, RuleViolation
 from projections.ab_stats import get_test
 from projections.database import Database
 
@@ -50,8 +50,10 @@ class ABResults:
         live = analyze(found["config"], *found["arms"])
         return found | {"statistics": found["result"] if found["status"] == "concluded" else live}
 
-    def conclude(self, test_id: str, *, actor: str, reason: str | None = None) -> TestChanged:
-        """Freezes the result: the statistics of every sample up to the log's head, computed once."""
+    def conclude(self, test_id: str, *, actor: str, reason: str | None = None,
+                 decision: Callable[[dict[str, Any]], dict[str, Any] | None] | None = None) -> TestChanged:  # fmt: skip
+        """Freezes the result: the statistics of every sample up to the log's head, computed once. A policy's
+        `decision(statistics)` gives the verdict and winner it concluded on (and may decline: None)."""
         from domain.ab_results import analyze
 
         self.ab.load(test_id).check_concludable()  # a clear 409 before any work
@@ -60,4 +62,9 @@ class ABResults:
         found = get_test(self.db, test_id)
         assert found is not None  # the projections include the test: they reached the head
         result = analyze(found["config"], *found["arms"]) | {"position": position}
+        if decision is not None:
+            decided = decision(result)
+            if decided is None:
+                raise RuleViolation(f"A/B test {test_id!r}: the policy's decision no longer holds at the log's head.")
+            result |= decided
         return self.ab.conclude(test_id, result, position, actor=actor, reason=reason)

@@ -137,6 +137,16 @@ class ABTesting(FtApplication):
 
         return self.retrying(attempt, what=f"Concluding {test_id!r}")
 
+    def stop_challenger(self, test_id: str, breach: dict[str, Any], *, actor: str, reason: str) -> TestChanged:
+        actor = validate_actor(actor)
+
+        def attempt() -> TestChanged:
+            test = self.load(test_id)
+            test.stop_challenger(breach, actor=actor, reason=validate_reason(reason) or "guardrail")
+            return TestChanged(test_id, self.record(test))
+
+        return self.retrying(attempt, what=f"Stopping the challenger of {test_id!r}")
+
     def abandon(self, test_id: str, *, actor: str, reason: str | None = None) -> TestChanged:
         actor = validate_actor(actor)
 

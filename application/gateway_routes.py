@@ -67,10 +67,10 @@ class RouteTable:
         load_version: Callable[[str, int], dict[str, Any] | None],
         fallbacks: Mapping[str, str] | None = None,
         *,
-        load_tests: Callable[[], list[TestConfig]] | None = None,
+        load_tests: Callable[[], list[tuple[TestConfig, bool]]] | None = None,
     ) -> None:
         self._load, self._load_version, self._load_tests = load, load_version, load_tests
-        self._tests: dict[str, TestConfig] = {}
+        self._tests: dict[str, tuple[TestConfig, bool]] = {}
         self.fallbacks = dict(fallbacks or {})
         self.position = -1
         self._deployed: dict[str, Route] = {}
@@ -81,10 +81,10 @@ class RouteTable:
     def refresh(self) -> int:
         """Reloads the table from the registry view (and the running A/B tests); returns the view's position."""
         if self._load_tests is not None:
-            tests: dict[str, TestConfig] = {}
-            for test in self._load_tests():  # oldest first: a second test on the same model waits its turn
+            tests: dict[str, tuple[TestConfig, bool]] = {}
+            for test, stopped in self._load_tests():  # oldest first: a second test on one model waits its turn
                 assert test.gateway_model is not None
-                tests.setdefault(test.gateway_model, test)
+                tests.setdefault(test.gateway_model, (test, stopped))
             self._tests = tests
         position, versions = self._load()
         if position == self.position:
@@ -108,8 +108,9 @@ class RouteTable:
         with self._changed:
             return self._changed.wait_for(lambda: self.position >= position, timeout)
 
-    def experiment(self, name: str) -> TestConfig | None:
-        """The running A/B test that splits this model's calls, if any."""
+    def experiment(self, name: str) -> tuple[TestConfig, bool] | None:
+        """The running A/B test that splits this model's calls, if any, and whether its challenger is stopped
+        (then every call goes to the champion, outside the test)."""
         return self._tests.get(name)
 
     def deployed(self) -> dict[str, Route]:

@@ -33,6 +33,9 @@ from domain.values import (
 )
 
 MATCH_MODES = ("exact", "substring")
+ON_WIN = ("none", "conclude", "conclude_and_deploy")
+#: the longest a test may run (ten years)
+MAX_DURATION_S = 10 * 365 * 86_400.0
 ARMS = ("a", "b")
 MAX_TEXT = 100_000
 #: Winner weights are relative: any scale up to this one
@@ -69,6 +72,16 @@ class TestConfig:
     #: the registered model whose gateway calls the test splits: given for arms of two models, and found
     #: by itself when both arms are versions of one model (`support-bot@1` against `support-bot@2`)
     gateway_model: str | None = None
+    #: the policy: what an always-valid winner does, the challenger's guardrails, the longest run
+    on_win: str = "none"
+    guardrail_error_rate: float | None = None
+    guardrail_p95_ms: float | None = None
+    max_duration_s: float | None = None
+
+    @property
+    def has_policy(self) -> bool:
+        return self.on_win != "none" or self.max_duration_s is not None or self.guardrail_error_rate is not None \
+            or self.guardrail_p95_ms is not None  # fmt: skip
 
     @classmethod
     def validate(cls, **fields: Any) -> TestConfig:
@@ -103,11 +116,21 @@ class TestConfig:
         gateway_model = values["gateway_model"]
         if gateway_model is not None:
             gateway_model = path_id("gateway_model", gateway_model)
+        if values["on_win"] not in ON_WIN:
+            raise InvalidInput(f"on_win must be one of {', '.join(ON_WIN)}, got {values['on_win']!r}.")
+        limits = {}
+        for name, maximum in (("guardrail_error_rate", 1.0), ("guardrail_p95_ms", float(MAX_LATENCY_MS)),
+                              ("max_duration_s", MAX_DURATION_S)):  # fmt: skip
+            value = values[name]
+            limits[name] = None if value is None else _number(name, value, maximum=maximum)
+            if limits[name] is not None and limits[name] <= 0:
+                raise InvalidInput(f"{name} must be above 0, got {value!r}.")
         return cls(
             test_id=values["test_id"], model_a=values["model_a"], model_b=values["model_b"],
             split=split, alpha=alpha, min_samples=min_samples, weight_accuracy=weights[0],
             weight_latency=weights[1], weight_cost=weights[2], match_mode=values["match_mode"],
             gateway_model=gateway_model or same_model(values["model_a"], values["model_b"]),
+            on_win=values["on_win"], **limits,
         )  # fmt: skip
 
     def model_of(self, arm: str) -> str:
@@ -226,11 +249,23 @@ class ABTest(Aggregate):
         weight_latency: float
         weight_cost: float
         match_mode: str
-        #: absent from tests created before the gateway split traffic
+        #: absent from tests created before the gateway split traffic, as the policy's fields
         gateway_model: str | None
+        on_win: str
+        guardrail_error_rate: float | None
+        guardrail_p95_ms: float | None
+        max_duration_s: float | None
 
         def apply(self, aggregate: Any) -> None:
             pass
+
+    class ChallengerStopped(Event):
+        """The challenger breached a guardrail: the gateway sends it no more calls."""
+
+        breach: dict[str, Any]
+
+        def apply(self, test: ABTest) -> None:
+            test.challenger_stopped = True
 
     class Concluded(Event):
         #: the log position the frozen result covers: samples after it are not in it
@@ -271,12 +306,17 @@ class ABTest(Aggregate):
         actor: str,
         reason: str | None,
         gateway_model: str | None = None,
+        on_win: str = "none",
+        guardrail_error_rate: float | None = None,
+        guardrail_p95_ms: float | None = None,
+        max_duration_s: float | None = None,
     ) -> None:
         self.config = TestConfig(
             test_id, model_a, model_b, split, alpha, min_samples, weight_accuracy, weight_latency, weight_cost,
-            match_mode, gateway_model,
+            match_mode, gateway_model, on_win, guardrail_error_rate, guardrail_p95_ms, max_duration_s,
         )  # fmt: skip
         self.status = "running"
+        self.challenger_stopped = False
         #: when and by whom it was concluded or abandoned
         self.ended: tuple[datetime, str] | None = None
 
@@ -295,6 +335,13 @@ class ABTest(Aggregate):
         self.check_concludable()
         self.trigger_event(self.Concluded, test_id=self.config.test_id, actor=actor, reason=reason,
                            position=position, result=result)  # fmt: skip
+
+    def stop_challenger(self, breach: dict[str, Any], *, actor: str, reason: str) -> None:
+        self._ensure_running("stop its challenger")
+        if self.challenger_stopped:
+            raise RuleViolation(f"A/B test {self.config.test_id!r}'s challenger is stopped already.")
+        self.trigger_event(self.ChallengerStopped, test_id=self.config.test_id, actor=actor, reason=reason,
+                           breach=breach)  # fmt: skip
 
     def abandon(self, *, actor: str, reason: str | None = None) -> None:
         self._ensure_running("abandon it")

@@ -24,21 +24,28 @@ from projections.engine import LoggedEvent, Projection
 from projections.rows import Upserts, format_ts
 
 _SETTINGS = ("model_a", "model_b", "split", "alpha", "min_samples", "weight_accuracy", "weight_latency",
-             "weight_cost", "match_mode", "gateway_model")  # fmt: skip
+             "weight_cost", "match_mode", "gateway_model", "on_win", "guardrail_error_rate", "guardrail_p95_ms",
+             "max_duration_s")  # fmt: skip
+#: the settings of tests created before a setting existed
+_DEFAULTS = {"on_win": "none"}
 _ARM_COLUMNS = "n, correct, lat_mean, lat_m2, cost_mean, cost_m2, cost_total, rated, errors"
 
 
 class ABStatsProjection(Projection):
     name = "ab_stats"
     # 2: gateway calls are samples whose outcome comes later (rated), with their errors; feedback
-    schema_version = 2
-    event_classes = (ABTest.Created, ABTest.Concluded, ABTest.Abandoned, SampleBatch.Recorded, CallFeedback.Given)
+    # 3: the policy's settings, and a challenger stopped by a guardrail
+    schema_version = 3
+    event_classes = (ABTest.Created, ABTest.Concluded, ABTest.Abandoned, ABTest.ChallengerStopped,
+                     SampleBatch.Recorded, CallFeedback.Given)  # fmt: skip
     tables = {
         "ab_tests": (
             "test_id TEXT PRIMARY KEY, model_a TEXT, model_b TEXT, split DOUBLE PRECISION, alpha DOUBLE PRECISION, "
             "min_samples INTEGER, weight_accuracy DOUBLE PRECISION, weight_latency DOUBLE PRECISION, "
-            "weight_cost DOUBLE PRECISION, match_mode TEXT, gateway_model TEXT, status TEXT, created_at TEXT, "
-            "created_by TEXT, "
+            "weight_cost DOUBLE PRECISION, match_mode TEXT, gateway_model TEXT, on_win TEXT, "
+            "guardrail_error_rate DOUBLE PRECISION, guardrail_p95_ms DOUBLE PRECISION, "
+            "max_duration_s DOUBLE PRECISION, "
+            "challenger_stopped TEXT, status TEXT, created_at TEXT, created_by TEXT, "
             "ended_at TEXT, ended_by TEXT, end_reason TEXT, concluded_position BIGINT, result TEXT"
         ),
         "ab_arms": (
@@ -58,12 +65,16 @@ class ABStatsProjection(Projection):
         for logged in events:
             e = logged.event
             if isinstance(e, ABTest.Created):
-                tests.set((e.test_id,), **{k: getattr(e, k, None) for k in _SETTINGS}, status="running",
+                settings = {k: getattr(e, k, _DEFAULTS.get(k)) for k in _SETTINGS}
+                tests.set((e.test_id,), **settings, status="running",
                           created_at=format_ts(e.timestamp), created_by=e.actor)  # fmt: skip
             elif isinstance(e, ABTest.Concluded):
                 concluded[e.test_id] = e.position
                 tests.set((e.test_id,), status="concluded", ended_at=format_ts(e.timestamp), ended_by=e.actor,
                           end_reason=e.reason, concluded_position=e.position, result=json.dumps(e.result))  # fmt: skip
+            elif isinstance(e, ABTest.ChallengerStopped):
+                stopped = {"at": format_ts(e.timestamp), "by": e.actor, "reason": e.reason, "breach": e.breach}
+                tests.set((e.test_id,), challenger_stopped=json.dumps(stopped))
             elif isinstance(e, ABTest.Abandoned):
                 tests.set((e.test_id,), status="abandoned", ended_at=format_ts(e.timestamp), ended_by=e.actor,
                           end_reason=e.reason)  # fmt: skip
@@ -161,6 +172,7 @@ def _test(row: dict[str, Any]) -> dict[str, Any]:
         "ended_by": row["ended_by"],
         "end_reason": row["end_reason"],
         "concluded_position": row["concluded_position"],
+        "challenger_stopped": json.loads(row["challenger_stopped"]) if row["challenger_stopped"] else None,
         "result": json.loads(row["result"]) if row["result"] else None,
     }
 
@@ -194,9 +206,18 @@ def stored_sample_ids(db: Database, test_id: str, sample_ids: Sequence[str]) -> 
     return {k.split(":", 1)[1] for k in found}
 
 
-def running_gateway_tests(db: Database) -> list[TestConfig]:
-    """The running tests that split a registered model's gateway calls, oldest first."""
+def running_gateway_tests(db: Database) -> list[tuple[TestConfig, bool]]:
+    """The running tests that split a registered model's gateway calls, oldest first, each with whether
+    its challenger is stopped."""
     with db.read() as cur:
         rows = cur.execute("SELECT * FROM ab_tests WHERE status = 'running' AND gateway_model IS NOT NULL "
                            "ORDER BY created_at, test_id").fetchall()  # fmt: skip
-    return [_test(r)["config"] for r in rows]
+    return [(_test(r)["config"], r["challenger_stopped"] is not None) for r in rows]
+
+
+def running_tests_with_policy(db: Database) -> list[str]:
+    with db.read() as cur:
+        rows = cur.execute("SELECT test_id FROM ab_tests WHERE status = 'running' AND (on_win <> 'none' OR "
+                           "guardrail_error_rate IS NOT NULL OR guardrail_p95_ms IS NOT NULL OR max_duration_s IS "
+                           "NOT NULL) ORDER BY test_id").fetchall()  # fmt: skip
+    return [r["test_id"] for r in rows]

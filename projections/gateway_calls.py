@@ -200,3 +200,11 @@ def call_stats(db: Database, *, bucket: str = "minute", **filters: Any) -> dict[
 
 def _order(item: tuple[tuple[Any, ...], Any]) -> tuple[Any, ...]:
     return tuple(-1 if k is None else k for k in item[0])
+
+
+def arm_latency_p95(db: Database, test_id: str, arm: str) -> float | None:
+    """The p95 latency of an A/B arm's gateway calls."""
+    with db.read() as cur:
+        rows = cur.execute("SELECT latency_ms FROM gateway_calls WHERE ab_test = ? AND arm = ?", (test_id, arm))
+        latencies = sorted(r["latency_ms"] for r in rows.fetchall())
+    return percentile(latencies, 95)

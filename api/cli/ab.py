@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -43,16 +44,24 @@ def setup_ab_test(
     match_mode: Annotated[str | None, typer.Option(help="exact or substring")] = None,
     gateway_model: Annotated[str | None, typer.Option(
         help="The registered model whose gateway calls it splits (found by itself for NAME@1 against NAME@2)")] = None,
+    on_win: Annotated[str | None, typer.Option(
+        help="What an always-valid winner does: none, conclude or conclude_and_deploy")] = None,
+    guardrail: Annotated[list[str] | None, typer.Option(
+        help="error_rate=0.2 or p95_ms=800: the challenger is stopped past it (repeatable)")] = None,
+    max_duration: Annotated[float | None, typer.Option(
+        help="Seconds after which the test concludes as inconclusive")] = None,
     reason: ReasonOpt = None,
     actor: ActorOpt = DEFAULT_ACTOR,
     as_json: JsonOpt = False,
     database_url: DbOpt = None,
 ) -> None:
     """Create an A/B test of two models (of two versions of one model: it splits that model's gateway calls)."""
+    limits = _guardrails(guardrail or [])
     with opened(database_url, fresh=False) as rt:
         rt.command(lambda: rt.ab_results.create(actor=actor, reason=reason, test_id=test_id, model_a=model_a,
                                              model_b=model_b, split=split, alpha=alpha, min_samples=min_samples,
-                                             match_mode=match_mode, gateway_model=gateway_model))  # fmt: skip
+                                             match_mode=match_mode, gateway_model=gateway_model, on_win=on_win,
+                                             max_duration_s=max_duration, **limits))  # fmt: skip
         found = rt.ab_results.get(test_id)
     c = found["config"]
     if as_json:
@@ -60,6 +69,59 @@ def setup_ab_test(
                            "alpha": c.alpha, "min_samples": c.min_samples, "status": found["status"]})  # fmt: skip
     split = f" of {c.gateway_model}'s gateway calls" if c.gateway_model else ""
     out.print(f"A/B test {test_id}: {c.model_a} (a) against {c.model_b} (b), {c.split:.0%} of units{split} to b.")
+
+
+def _guardrails(given: list[str]) -> dict[str, float]:
+    limits = {}
+    for item in given:
+        name, _, value = item.partition("=")
+        if name not in ("error_rate", "p95_ms"):
+            raise typer.BadParameter(f"--guardrail {item!r}: use error_rate=0.2 or p95_ms=800")
+        try:
+            limits[f"guardrail_{name}"] = float(value)
+        except ValueError:
+            raise typer.BadParameter(f"--guardrail {item!r}: {value!r} is not a number") from None
+    return limits
+
+
+@commands.command("policy")
+def ab_policy(
+    test_id: str,
+    apply: Annotated[bool, typer.Option("--apply", help="Act on the decision now, as the server would")] = False,
+    as_json: JsonOpt = False,
+    database_url: DbOpt = None,
+) -> None:
+    """Show a test's policy and what it decides now (the server acts on it every few seconds)."""
+    from dataclasses import asdict
+
+    from domain.ab_policy import decide
+    from projections.gateway_calls import arm_latency_p95
+
+    with opened(database_url) as rt:
+        found = rt.ab_results.get(test_id)
+        c = found["config"]
+        decision = None
+        if found["status"] == "running":
+            decision = decide(c, found["statistics"], challenger_stopped=found["challenger_stopped"] is not None,
+                              challenger_p95_ms=arm_latency_p95(rt.db, test_id, "b"),
+                              started_at=datetime.fromisoformat(found["created_at"]),
+                              now=datetime.now(UTC))  # fmt: skip
+        acted = rt.command(lambda: rt.ab_policies.check(test_id)) if apply and decision is not None else None
+    policy = {"on_win": c.on_win, "guardrail_error_rate": c.guardrail_error_rate,
+              "guardrail_p95_ms": c.guardrail_p95_ms, "max_duration_s": c.max_duration_s}  # fmt: skip
+    result = {"test_id": test_id, "status": found["status"], "policy": policy,
+              "challenger_stopped": found["challenger_stopped"],
+              "decision": None if decision is None else asdict(decision),
+              "applied": acted is not None, "deployed": None if acted is None else acted.deployed}  # fmt: skip
+    if as_json:
+        return print_json(result)
+    out.print(f"A/B test {test_id} ({found['status']}): on_win {c.on_win}, guardrails error_rate "
+              f"{c.guardrail_error_rate or '-'} p95_ms {c.guardrail_p95_ms or '-'}, max duration "
+              f"{c.max_duration_s or '-'} s.")  # fmt: skip
+    if found["challenger_stopped"]:
+        out.print(f"Challenger stopped: {found['challenger_stopped']['reason']}.")
+    what = "nothing yet" if decision is None else f"{decision.action}: {decision.reason}"
+    out.print(f"Decision now: {what}" + (" (applied)." if acted else "."))
 
 
 @commands.command("record-samples")

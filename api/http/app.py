@@ -105,6 +105,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             opened.start_following(settings.projection_interval)
         if settings.poll_jobs:
             opened.start_polling_jobs(settings.job_poll_seconds)
+        if settings.run_ab_policies:
+            opened.ab_policies.start(settings.ab_policy_seconds)
         live_gateway = None
         if settings.gateway:
             from api.gateway_wiring import open_gateway  # the gateway's client loads only where it serves
@@ -117,6 +119,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             if live_gateway is not None:
                 app.state.gateway = None
                 await live_gateway.stop()  # writes the queued call records
+            opened.ab_policies.stop()
             opened.stop_polling_jobs()
             opened.stop_following()
             if runtime is None:

@@ -173,8 +173,11 @@ class Gateway:
         test, arm, champion = None, None, None
         try:
             name, pinned = parse_model_ref(requested)
-            test = None if pinned is not None else self.routes.experiment(name)
-            if test is None:
+            running = None if pinned is not None else self.routes.experiment(name)
+            test = None if running is None or running[1] else running[0]
+            if running is not None and running[1]:  # the challenger breached a guardrail: the champion serves
+                route = self.routes.route(*parse_model_ref(running[0].model_a))
+            elif test is None:
                 route = self.routes.route(name, pinned)
             else:  # an A/B test splits this model's calls: the unit's sticky arm says where this one goes
                 arm = assign(test.test_id, _unit(scope, request, caller), test.split)

@@ -3,16 +3,20 @@ every call a sample of its arm, feedback counted once, and a challenger that fai
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from api.cli.app import app
 from api.runtime import Runtime
 from domain.ab_testing import assign
 from projections.gateway_calls import list_calls
@@ -126,3 +130,82 @@ def test_a_challenger_that_refuses_connections_falls_back_to_the_champion_and_co
         stats = api.get("/v1/ab-tests/one-vs-two").json()["statistics"]
     assert stats["arms"]["b"]["errors"] == len(challenged) and stats["arms"]["a"]["errors"] == 0
     assert httpx.get(f"{gw.root}/healthz").json()["gateway"]["dropped"] == 0
+
+
+def feedback(gw: GatewayUnderTest, calls: list[dict[str, str]], right: dict[str, float]) -> None:
+    """Feedback on every call: arm `arm` is right on a share `right[arm]` of its calls (deterministic)."""
+    seen: Counter[str] = Counter()
+    with gw.api() as api:
+        for c in calls:
+            seen[c["arm"]] += 1
+            correct = (seen[c["arm"]] * right[c["arm"]]) % 1 < right[c["arm"]] if right[c["arm"]] < 1 else True
+            assert api.post(f"/v1/gateway/calls/{c['call_id']}/feedback", json={"correct": correct}).status_code == 200
+    gw.runtime.engine.catch_up()
+
+
+def test_a_better_challenger_concludes_and_is_deployed_by_its_policy(gw: GatewayUnderTest) -> None:
+    start_test(gw, min_samples=50, on_win="conclude_and_deploy")
+    calls = calls_for_units(f"{gw.root}/gateway/v1", [f"u{i}" for i in range(400)], per_unit=1)
+    gw.flushed()
+    policies = gw.runtime.ab_policies
+    assert policies.check_all() == []  # no outcome yet: nothing is decided
+    feedback(gw, calls, {"a": 0.5, "b": 1.0})
+    [acted] = policies.check_all()
+    assert (acted.decision.action, acted.decision.winner, acted.deployed) == ("conclude", "b", 2)
+    gw.runtime.engine.catch_up()
+    with gw.api() as api:
+        test = api.get("/v1/ab-tests/one-vs-two").json()
+        deployment = api.get("/v1/deployments/support-bot").json()
+    assert test["status"] == "concluded" and test["statistics"]["decided_by"] == "policy:one-vs-two"
+    assert test["statistics"]["winner_model"] == "support-bot@2" and "always-valid p" in test["statistics"]["verdict"]
+    assert (deployment["deployed_version"], deployment["deployed_by"]) == (2, "policy:one-vs-two")
+    assert test["ended_by"] == "policy:one-vs-two" and "always-valid" in test["end_reason"]
+    gw.gateway.routes.refresh()
+    after = calls_for_units(f"{gw.root}/gateway/v1", ["u0", "u1", "u2", "u3"], per_unit=1)
+    assert {c["version"] for c in after} == {"2"}  # the winner serves every call now, outside any test
+
+
+def test_a_challenger_breaching_its_guardrail_is_cut_off_and_the_champion_serves(gw: GatewayUnderTest) -> None:
+    start_test(gw, b={"base_url": "http://127.0.0.1:9/v1", "model": FT_MODEL}, min_samples=20,
+               guardrails={"error_rate": 0.2})  # fmt: skip
+    calls_for_units(f"{gw.root}/gateway/v1", [f"u{i}" for i in range(100)], per_unit=1)
+    gw.flushed()
+    shown = CliRunner().invoke(app, ["ab", "policy", "one-vs-two", "--json", "--database-url", gw.runtime.config.url])
+    assert shown.exit_code == 0, shown.output
+    shown_json = json.loads(shown.output)
+    assert shown_json["decision"]["action"] == "stop_challenger" and shown_json["applied"] is False
+    [acted] = gw.runtime.ab_policies.check_all()
+    assert acted.decision.action == "stop_challenger" and "error rate" in acted.decision.reason
+    gw.runtime.engine.catch_up()
+    with gw.api() as api:
+        test = api.get("/v1/ab-tests/one-vs-two").json()
+    assert test["status"] == "running" and test["challenger_stopped"]["by"] == "policy:one-vs-two"
+    assert test["challenger_stopped"]["breach"]["guardrail"] == "error_rate"
+    gw.gateway.routes.refresh()
+    raw = gw.sdk().chat.completions.with_raw_response.create(model="support-bot", messages=[
+        {"role": "user", "content": "hi"}], extra_headers={"X-FT-Unit": next(
+            u for u in (f"u{i}" for i in range(100)) if assign("one-vs-two", u, 0.5) == "b")})  # fmt: skip
+    assert raw.headers["x-ft-model-version"] == "1" and "x-ft-arm" not in raw.headers
+    assert gw.runtime.ab_policies.check_all() == []  # stopped once
+
+
+def test_a_test_with_no_difference_concludes_inconclusive_at_its_maximum_duration(gw: GatewayUnderTest) -> None:
+    start_test(gw, min_samples=50, on_win="conclude_and_deploy", max_duration_s=3600)
+    calls = calls_for_units(f"{gw.root}/gateway/v1", [f"u{i}" for i in range(300)], per_unit=1)
+    gw.flushed()
+    feedback(gw, calls, {"a": 0.5, "b": 0.5})
+    policies = gw.runtime.ab_policies
+    started = datetime.fromisoformat(gw.api().get("/v1/ab-tests/one-vs-two").json()["created_at"])
+    for minutes in (1, 30, 59):  # read before the deadline: nothing is declared
+        policies.clock = lambda minutes=minutes: started + timedelta(minutes=minutes)
+        assert policies.check_all() == []
+    policies.clock = lambda: started + timedelta(seconds=3601)
+    [acted] = policies.check_all()
+    assert acted.decision.action == "inconclusive" and acted.deployed is None
+    gw.runtime.engine.catch_up()
+    with gw.api() as api:
+        test = api.get("/v1/ab-tests/one-vs-two").json()
+        deployment = api.get("/v1/deployments/support-bot").json()
+    assert test["status"] == "concluded" and test["statistics"]["winner"] is None
+    assert test["statistics"]["verdict"].startswith("inconclusive: the maximum duration")
+    assert deployment["deployed_version"] == 1

@@ -111,7 +111,7 @@ def gateway_under_test(runtime: Runtime, tmp_path: Path, *, endpoints: dict[str,
         upstream.state.chat.answers = {PROMPT: ANSWER}
         upstream.state.valid_keys = {UPSTREAM_KEY}
         config = Settings(
-            database_url=runtime.config.url, api_tokens=f"app:{APP_TOKEN}", poll_jobs=False,
+            database_url=runtime.config.url, api_tokens=f"app:{APP_TOKEN}", poll_jobs=False, run_ab_policies=False,
             projection_interval=0.05, allow_private_endpoints=True, gateway_journal_dir=tmp_path / "journal",
             endpoints={"sandbox": {"base_url": upstream.base_url, "api_key": UPSTREAM_KEY}} | (endpoints or {}),
         ).model_copy(update=settings)  # fmt: skip
@@ -138,8 +138,9 @@ def calls_for_units(base_url: str, units: list[str], *, per_unit: int, concurren
             for unit in work:
                 raw = await sdk.chat.completions.with_raw_response.create(
                     model="support-bot", messages=MESSAGES, extra_headers={"X-FT-Unit": unit})  # type: ignore[arg-type]
-                done.append({"unit": unit, "arm": raw.headers["x-ft-arm"], "version": raw.headers["x-ft-model-version"],
-                             "call_id": raw.headers["x-ft-call-id"]})  # fmt: skip
+                headers = raw.headers
+                done.append({"unit": unit, "arm": headers.get("x-ft-arm", ""), "call_id": headers["x-ft-call-id"],
+                             "version": headers["x-ft-model-version"]})
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         await sdk.close()

@@ -34,7 +34,9 @@ def test_out(found: dict[str, Any], statistics: dict[str, Any]) -> ABTestOut:
     c: TestConfig = found["config"]
     return ABTestOut(
         test_id=c.test_id, model_a=c.model_a, model_b=c.model_b, split=c.split, alpha=c.alpha,
-        min_samples=c.min_samples, match_mode=c.match_mode, gateway_model=c.gateway_model,
+        min_samples=c.min_samples, match_mode=c.match_mode, gateway_model=c.gateway_model, on_win=c.on_win,
+        guardrails={"error_rate": c.guardrail_error_rate, "p95_ms": c.guardrail_p95_ms},
+        max_duration_s=c.max_duration_s, challenger_stopped=found.get("challenger_stopped"),
         weights={"accuracy": c.weight_accuracy, "latency": c.weight_latency, "cost": c.weight_cost},
         status=found["status"], created_at=found["created_at"], created_by=found["created_by"],
         ended_at=found["ended_at"], ended_by=found["ended_by"], end_reason=found["end_reason"], statistics=statistics,
@@ -48,7 +50,10 @@ async def create_test(body: ABTestIn, cmd: CommandDep) -> ABTestOut:
     settings = {"test_id": body.test_id, "model_a": body.model_a, "model_b": body.model_b, "split": body.split,
                 "alpha": body.alpha, "min_samples": body.min_samples, "match_mode": body.match_mode,
                 "weight_accuracy": weights.get("accuracy"), "weight_latency": weights.get("latency"),
-                "weight_cost": weights.get("cost"), "gateway_model": body.gateway_model}  # fmt: skip
+                "weight_cost": weights.get("cost"), "gateway_model": body.gateway_model, "on_win": body.on_win,
+                "guardrail_error_rate": body.guardrails.error_rate if body.guardrails else None,
+                "guardrail_p95_ms": body.guardrails.p95_ms if body.guardrails else None,
+                "max_duration_s": body.max_duration_s}  # fmt: skip
     await cmd.run(lambda: cmd.runtime.ab_results.create(actor=cmd.actor, reason=body.reason, **settings))
     found = await read(cmd.runtime.ab_results.get, body.test_id)
     return test_out(found, found["statistics"])

@@ -9,10 +9,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api.http.schemas.common import Id, LatencyMs, Name, Reason, Request_, Text, Usd
+from domain.ab_testing import MAX_DURATION_S, MAX_WEIGHT
 from domain.ab_testing import MAX_TEXT as MAX_SAMPLE_TEXT
-from domain.ab_testing import MAX_WEIGHT
 from domain.batches import MAX_BATCH
-from domain.values import MAX_COUNT
+from domain.values import MAX_COUNT, MAX_LATENCY_MS
 
 
 class WinnerWeights(BaseModel):
@@ -21,6 +21,13 @@ class WinnerWeights(BaseModel):
                            "scores 1")  # fmt: skip
     cost: float = Field(0.2, ge=0, le=MAX_WEIGHT, allow_inf_nan=False, description="Inverse: the cheaper arm "
                         "scores 1")  # fmt: skip
+
+
+class Guardrails(Request_):
+    error_rate: float | None = Field(None, gt=0, le=1, allow_inf_nan=False,
+                                     description="The challenger stops above this share of failed calls")  # fmt: skip
+    p95_ms: float | None = Field(None, gt=0, le=MAX_LATENCY_MS, allow_inf_nan=False,
+                                 description="The challenger is stopped above this p95 latency")  # fmt: skip
 
 
 class ABTestIn(Request_):
@@ -39,6 +46,11 @@ class ABTestIn(Request_):
         None, description="The registered model whose gateway calls the test splits (found by itself when both "
         "arms are versions of one model, NAME@1 against NAME@2)",
     )  # fmt: skip
+    on_win: Literal["none", "conclude", "conclude_and_deploy"] | None = Field(
+        None, description="What an always-valid winner does by itself (default none)")
+    guardrails: Guardrails | None = None
+    max_duration_s: float | None = Field(None, gt=0, le=MAX_DURATION_S, allow_inf_nan=False,
+                                         description="After this long the test concludes as inconclusive")  # fmt: skip
     reason: Reason = None
 
 
@@ -74,6 +86,11 @@ class ABTestOut(BaseModel):
     weights: WinnerWeights
     match_mode: str
     gateway_model: str | None = Field(None, description="The registered model whose gateway calls it splits")
+    on_win: str = "none"
+    guardrails: dict[str, float | None] = Field(default_factory=dict)
+    max_duration_s: float | None = None
+    challenger_stopped: dict[str, Any] | None = Field(
+        None, description="When, by which policy and why the challenger was stopped (a guardrail)")
     status: str = Field(description="running, concluded or abandoned")
     created_at: str | None
     created_by: str | None
