@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Annotated, Any
 
 import typer
@@ -64,57 +65,95 @@ def _baseline(rt: Any, actor: str, run: str) -> int | None:
     return registered.number
 
 
-def _traffic(rt: Any, sandbox: Any, deployed: int, previous: int | None, actor: str, say: Any) -> dict[str, Any]:
-    """Calls through the gateway with the openai SDK, their cost in the ledger, then a rollback that moves
-    the next call to the version deployed before."""
+#: the demo's simulated feedback: how often each arm's answers are right
+RIGHT = {"a": 0.6, "b": 0.9}
+CALLS, USERS = 2000, 1000
+
+
+def _per_call(stats: dict[str, Any]) -> Decimal:
+    return (stats["cost"] / stats["calls"]).quantize(Decimal("1e-12"))
+
+
+def _right(call_id: str, arm: str) -> bool:
+    """A deterministic coin for the simulated feedback on a call."""
+    import hashlib
+
+    return int(hashlib.sha256(call_id.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < RIGHT[arm]
+
+
+def _experiment(rt: Any, sandbox: Any, champion: int, challenger: dict[str, Any], actor: str, run: str,
+                say: Any) -> dict[str, Any]:  # fmt: skip
+    """The loop through the gateway: an A/B test of the fine-tune against the deployed version with a
+    policy, calls through the openai SDK with simulated feedback, the policy's conclusion and deploy,
+    the costs and the ROI, then a rollback that moves the next call back."""
     import openai
 
     from api.http.app import create_app
     from api.settings import Settings
-    from projections.gateway_calls import call_stats
+    from domain.roi import RoiInputs, compute_roi
+    from projections.gateway_calls import call_stats, get_call
     from sandbox.server import LoopbackServer
 
+    new = challenger["version"]
     sandbox.state.chat.answers = {prompt: response for _, prompt, response in DEMO_TOPICS}
     settings = Settings(database_url=rt.config.url, openai_base_url=sandbox.base_url, openai_api_key="sandbox-key",
-                        poll_jobs=False, projection_interval=0.05)  # fmt: skip
+                        poll_jobs=False, projection_interval=0.05, run_ab_policies=False)  # fmt: skip
     app = create_app(settings, rt)
+    test_id = f"demo-{run}"
     with LoopbackServer(lambda: app, lifespan="on") as server:
         gateway = app.state.gateway
+        rt.command(lambda: rt.ab_results.create(
+            actor=actor, reason="demo: the fine-tune against the deployed version", test_id=test_id,
+            model_a=f"support-demo@{champion}", model_b=f"support-demo@{new}", min_samples=200,
+            on_win="conclude_and_deploy", guardrail_error_rate=0.2))  # fmt: skip
+        gateway.routes.refresh()
+        say(f"7. A/B test {test_id}: version {champion} (deployed) against version {new}, half the users each; "
+            "policy: deploy an always-valid winner, stop the challenger past 20% errors.")  # fmt: skip
         base_url = f"{server.root_url}/gateway/v1"
         sdk = openai.OpenAI(base_url=base_url, api_key="demo", max_retries=0)
-        ids, served = [], set()
-        for i, (_, prompt, _) in enumerate(DEMO_TOPICS):
-            messages = [{"role": "user", "content": prompt}]
-            if i % 2:
-                with sdk.chat.completions.with_streaming_response.create(model="support-demo", messages=messages,
-                                                                         stream=True) as streamed:  # fmt: skip
-                    list(streamed.parse())
-                    headers = streamed.headers
-            else:
-                headers = sdk.chat.completions.with_raw_response.create(model="support-demo", messages=messages).headers
-            ids.append(headers["x-ft-call-id"])
-            served.add(headers["x-ft-model-version"])
+        calls = []
+        for i in range(CALLS):
+            prompt = DEMO_TOPICS[i % len(DEMO_TOPICS)][1]
+            raw = sdk.chat.completions.with_raw_response.create(
+                model="support-demo", messages=[{"role": "user", "content": prompt}], user=f"user-{i % USERS}")
+            calls.append((raw.headers["x-ft-call-id"], raw.headers["x-ft-arm"]))
         gateway.recorder.wait_idle()
         gateway.recorder.flush()
         rt.engine.catch_up()
-        stats = call_stats(rt.db, model="support-demo", version=deployed)["models"]
-        calls = stats[0] if stats else {"calls": 0, "cost": 0, "input_tokens": 0, "output_tokens": 0}
-        streams = len(DEMO_TOPICS) // 2
-        say(f"8. The gateway at {base_url} answered {len(ids)} calls through the openai SDK ({streams} streamed) with "
-            f"support-demo version {', '.join(sorted(served))}; the ledger has them: {calls['calls']} calls, "
-            f"{calls['input_tokens']} + {calls['output_tokens']} tokens, {cost_text(calls['cost'])}.")  # fmt: skip
-        after = None
-        if previous is not None:
-            rolled = rt.command(lambda: rt.registry.rollback("support-demo", previous, actor=actor,
-                                                            reason="demo: back to the version before"))  # fmt: skip
-            gateway.routes.wait_for(rolled.recorded.position, timeout=10)
-            raw = sdk.chat.completions.with_raw_response.create(
-                model="support-demo", messages=[{"role": "user", "content": DEMO_TOPICS[0][1]}])
-            after = int(raw.headers["x-ft-model-version"])
-            say(f"9. Rolled back to version {previous}: the next call was answered by version {after} "
-                f"({raw.parse().model}).")  # fmt: skip
-    return {"calls": len(ids), "recorded": calls["calls"], "cost": calls["cost"], "served_by": sorted(served),
-            "after_rollback": after}  # fmt: skip
+        for call_id, arm in calls:  # the application tells each call's outcome (POST .../feedback does this)
+            rt.ab.give_feedback(get_call(rt.db, call_id), correct=_right(call_id, arm), actor=actor)
+        rt.engine.catch_up()
+        acted = rt.ab_policies.check_all()
+        rt.engine.catch_up()
+        decision = acted[0].decision if acted else None
+        deployed = acted[0].deployed if acted else None
+        say(f"8. {len(calls):,} calls through the gateway with the openai SDK, each a sample of its arm, with "
+            f"feedback; the policy {'concluded: ' + decision.reason if decision else 'decided nothing yet'}"
+            + (f", and deployed version {deployed}." if deployed else "."))  # fmt: skip
+        stats = {s["version"]: s for s in call_stats(rt.db, model="support-demo")["models"]}
+        before, after = stats.get(champion), stats.get(new)
+        roi = None
+        if before and after and before["accuracy"] is not None and after["accuracy"] is not None:
+            report = compute_roi(RoiInputs.validate(
+                training_cost=challenger["cost"] or 0, base_cost_per_call=_per_call(before),
+                ft_cost_per_call=_per_call(after), base_accuracy=round(before["accuracy"], 6),
+                ft_accuracy=round(after["accuracy"], 6), calls=100_000))  # fmt: skip
+            roi = report.roi_percent
+            say(f"9. Costs from the ledger: version {champion} {before['calls']} calls {cost_text(before['cost'])}, "
+                f"accuracy {before['accuracy']:.1%}; version {new} {after['calls']} calls {cost_text(after['cost'])}, "
+                f"accuracy {after['accuracy']:.1%}, training {cost_text(challenger['cost'])}. Over 100,000 calls "
+                f"(errors at $10): ROI {report.roi_percent or 0:,.0f}%, {report.verdict}.")  # fmt: skip
+        rolled = rt.command(lambda: rt.registry.rollback("support-demo", champion, actor=actor,
+                                                         reason="demo: back to the version before"))  # fmt: skip
+        gateway.routes.wait_for(rolled.recorded.position, timeout=10)
+        raw = sdk.chat.completions.with_raw_response.create(
+            model="support-demo", messages=[{"role": "user", "content": DEMO_TOPICS[0][1]}])
+        back = int(raw.headers["x-ft-model-version"])
+        say(f"10. Rolled back to version {champion}: the next call was answered by version {back} "
+            f"({raw.parse().model}).")  # fmt: skip
+    return {"test_id": test_id, "calls": len(calls), "recorded": sum(s["calls"] for s in stats.values()),
+            "decision": None if decision is None else decision.action, "winner_deployed": deployed,
+            "roi_percent": roi, "after_rollback": back}  # fmt: skip
 
 
 @commands.command("demo")
@@ -127,6 +166,7 @@ def demo(
     """Run the whole lifecycle against a local OpenAI sandbox on a free loopback port, narrating each step."""
     from adapters.openai_jobs import OpenAISettings
     from api.runtime import Runtime
+    from projections.deployments import current_status
     from projections.registry import get_version
     from sandbox.openai_finetuning import Timing
     from sandbox.server import SandboxServer
@@ -179,16 +219,12 @@ def demo(
                 f"6. Succeeded: {job['fine_tuned_model']}, {job['trained_tokens']:,} trained tokens. Version "
                 f"{version['version']} is {version['status']}, training cost {cost_text(version['cost'])}."
             )
-            deployed = rt.registry.deploy("support-demo", version["version"], actor=actor, reason="demo")
-            say(
-                f"7. Deployed support-demo version {deployed.number}"
-                + (f" (archived version {deployed.previous})." if deployed.previous else ".")
-            )
-            traffic = _traffic(rt, sandbox, deployed.number, deployed.previous, actor, say)
+            champion = current_status(rt.db, model="support-demo")[0]["deployed_version"]
+            traffic = _experiment(rt, sandbox, champion, version, actor, run, say)
             say(f"   See its life: ft-cli models history support-demo; ft-cli check-job-status {job_id}; "
                 "ft-cli gateway calls --model support-demo")  # fmt: skip
-            result = {"job": job, "version": version, "deployed": deployed.number, "dataset": built.build.dataset_id,
-                      "gateway": traffic}  # fmt: skip
+            result = {"job": job, "version": version, "deployed": traffic["winner_deployed"],
+                      "dataset": built.build.dataset_id, "gateway": traffic}  # fmt: skip
         finally:
             rt.close()
     if as_json:
