@@ -102,14 +102,17 @@ class Raw:
 
 
 class Sdk:
-    def __init__(self, base: str, key: str, model: str) -> None:
+    def __init__(self, base: str, key: str, model: str, *, units: bool = False) -> None:
         self.client = openai.AsyncOpenAI(base_url=base, api_key=key, max_retries=0)
-        self.model = model
+        self.model, self.units, self.sent = model, units, 0
 
     async def call(self, stream: bool) -> tuple[float, float | None]:
         started = time.perf_counter()
         if not stream:
-            await self.client.chat.completions.create(model=self.model, messages=MESSAGES)  # type: ignore[arg-type]
+            self.sent += 1
+            headers = {"X-FT-Unit": f"user-{self.sent}"} if self.units else None  # a new unit, a fresh arm draw
+            await self.client.chat.completions.create(model=self.model, messages=MESSAGES,  # type: ignore[arg-type]
+                                                      extra_headers=headers)  # fmt: skip
             return time.perf_counter() - started, None
         first = None
         async for _chunk in await self.client.chat.completions.create(model=self.model, messages=MESSAGES,  # type: ignore[arg-type]
@@ -182,6 +185,34 @@ async def chunk_spacing(client: Raw) -> list[float]:
     return gaps[1:]
 
 
+def start_ab_test(gateway: str) -> None:
+    """A second version and a test of version 1 against it: the gateway splits the model's calls."""
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"base_model": "gpt-4o-mini-2024-07-18", "job_id": "bench-2", "dataset_size": 1,
+            "serving": {"upstream": "bench", "model": "ft:gpt-4o-mini-2024-07-18:bench::2"}}  # fmt: skip
+    with httpx.Client(base_url=gateway, headers=auth, timeout=30) as api:
+        api.post(f"/v1/models/{MODEL}/versions", json=body).raise_for_status()
+        api.post("/v1/ab-tests", json={"test_id": "bench-ab", "model_a": f"{MODEL}@1",
+                                       "model_b": f"{MODEL}@2"}).raise_for_status()  # fmt: skip
+        for _ in range(600):  # bounded: the routes take the running test within a projection step
+            r = api.post("/gateway/v1/chat/completions", json={"model": MODEL, "messages": MESSAGES})
+            if "x-ft-arm" in r.headers:
+                return
+            time.sleep(0.05)
+    raise RuntimeError("the gateway did not take the A/B test")
+
+
+def calls_per_arm(gateway: str, at_least: int) -> dict[str, int]:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for _ in range(600):  # bounded: the worker projects the last samples
+        arms = httpx.get(f"{gateway}/v1/ab-tests/bench-ab", headers=auth).json()["statistics"]["arms"]
+        counts = {arm: arms[arm]["n"] for arm in ("a", "b")}
+        if sum(counts.values()) >= at_least:
+            return counts
+        time.sleep(0.1)
+    raise RuntimeError("the A/B samples were not written")
+
+
 def recorded_calls(gateway: str) -> int:
     auth = {"Authorization": f"Bearer {TOKEN}"}
     total, cursor = 0, None
@@ -240,6 +271,13 @@ def run(tmp: Path, pg: Any = None) -> dict[str, Any]:
                         "p99_off_ms": abs(percentile(gaps, 0.99) - CHUNK_INTERVAL) * 1000,
                     }  # fmt: skip
                     results["recorded_before_throughput"] = recorded_before
+                    print("  overhead through an A/B test ...", flush=True)
+                    chat(root, chunk_interval=0, delay=REPLY_DELAY)
+                    start_ab_test(gateway)
+                    split = Sdk(through_base, TOKEN, MODEL, units=True)
+                    results["ab_overhead"] = await open_loop(sdk_direct, split, RATES[0], False) | {"stream": False}
+                    results["ab_calls_per_arm"] = calls_per_arm(gateway, results["ab_overhead"]["calls"])
+                    await split.client.close()
                     await sdk_direct.client.close()
                     await sdk_through.client.close()
 
@@ -284,6 +322,16 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         f"dropped{misses}",
         "≥ 0.6x direct, ≥ 1,000 calls/s",
     ))  # fmt: skip
+    ab = g.get("ab_overhead")
+    if ab:
+        out.append((
+            f"Gateway overhead through a running A/B test (sticky assignment, a sample per call), buffered, "
+            f"{ab['rate']} calls/s open loop (sdk client)",
+            f"added p50 **{ab['added_p50_ms']:+.2f} ms**, p99 **{ab['added_p99_ms']:+.2f} ms** (direct "
+            f"{ab['direct_p50_ms']:.1f} / {ab['direct_p99_ms']:.1f} ms; {ab['calls']} calls, arms a/b "
+            f"{g['ab_calls_per_arm']['a']}/{g['ab_calls_per_arm']['b']} samples)",
+            "≤ 2 ms p50, ≤ 10 ms p99",
+        ))  # fmt: skip
     c = g["chunks"]
     out.append((
         f"Stream chunk spacing through the gateway (upstream sends one every {c['interval_ms']:.0f} ms)",

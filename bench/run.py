@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    ab_assignment,
     ab_ingest,
     dataset_build,
     gateway,
@@ -115,6 +116,7 @@ def render(r: dict[str, Any]) -> str:
     rows += default_serve_rows(r)
     rows += startup.rows(r)
     rows += gateway.rows(r)
+    rows += ab_assignment.rows(r)
     ab = r.get("ab")
     if ab:
         for kind in ("sqlite", "postgresql"):
@@ -248,6 +250,8 @@ def main() -> None:
             results["startup"] = startup.run(t)
             print("gateway ...", flush=True)
             results["gateway"] = gateway.run(t)
+            print("A/B assignment alone ...", flush=True)
+            results["ab_assignment"] = ab_assignment.run(t)
     finally:
         pg.stop()
     out = ROOT / "bench" / "results"
@@ -274,9 +278,11 @@ PARTIAL = {
     "default_serve": _default_serve_alone,
     "startup": startup.run,
     "gateway": gateway.run,
+    "ab_assignment": ab_assignment.run,
 }
 #: the README rows each partial benchmark renders, for a machine without an earlier full run
-PARTIAL_ROWS = {"default_serve": default_serve_rows, "startup": startup.rows, "gateway": gateway.rows}
+PARTIAL_ROWS = {"default_serve": default_serve_rows, "startup": startup.rows, "gateway": gateway.rows,
+                "ab_assignment": ab_assignment.rows}
 
 
 def only(args: argparse.Namespace) -> None:

@@ -12,6 +12,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.http.assignment_fast_path import AssignmentFastPath
 from api.http.errors import BodyTooLarge, http_problem, install_error_handlers
 from api.http.gateway import GatewayMount
 from api.http.idempotency import IdempotencyMiddleware
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodySizeLimit, limit=MAX_BODY_BYTES)  # it also limits what idempotency reads
+    app.add_middleware(AssignmentFastPath)  # the common assignment request, before the framework's machinery
     app.add_middleware(GatewayMount)  # outermost: a gateway call meets no API middleware
     modules = (models, deployments, audit, registry, prices, costs, ab_tests, examples, datasets, jobs,
                evaluations, gateway, projections, health)

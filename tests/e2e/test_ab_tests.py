@@ -73,6 +73,25 @@ def test_assignment_is_deterministic_sticky_honours_the_split_and_writes_nothing
     assert runtime.engine.log.head() == head
 
 
+def test_the_assignment_fast_path_answers_as_the_route_and_leaves_the_rest_to_it(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.http import assignment_fast_path
+    from domain.ab_testing import assign
+
+    answered: list[str] = []
+    monkeypatch.setattr(assignment_fast_path, "assign", lambda t, u, s: answered.append(u) or assign(t, u, s))
+    create(client)
+    first = client.get("/v1/ab-tests/bot-test/assignment", params={"unit": "üser 1"})  # the route: caches the test
+    fast = client.get("/v1/ab-tests/bot-test/assignment", params={"unit": "üser 1"})  # the fast path
+    assert fast.status_code == first.status_code == 200 and fast.content == first.content
+    assert fast.json()["arm"] == assign("bot-test", "üser 1", 0.5) and answered == ["üser 1"]  # the second one
+    for params, status in (({"unit": ""}, 422), ({"unit": "x" * 257}, 422), ({}, 422),
+                           ({"unit": "u", "min_position": "0"}, 200)):  # fmt: skip
+        assert client.get("/v1/ab-tests/bot-test/assignment", params=params).status_code == status, params
+    assert client.get("/v1/ab-tests/nope/assignment", params={"unit": "u"}).status_code == 404
+
+
 def test_live_statistics_come_from_merged_batches_and_match_the_raw_samples(client: TestClient) -> None:
     create(client, min_samples=50)
     batch = samples(600, acc_a=0.55)

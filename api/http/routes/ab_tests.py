@@ -83,6 +83,11 @@ async def get_ab_test(test_id: TestId, runtime: ReaderDep) -> ABTestOut:
 _configs: dict[tuple[int, str], TestConfig] = {}
 
 
+def assigned_config(runtime: Any, test_id: str) -> TestConfig | None:
+    """The cached settings of a test this route has answered for (api/http/assignment_fast_path.py)."""
+    return _configs.get((id(runtime), test_id))
+
+
 @router.get("/{test_id}/assignment", response_model=AssignmentOut, responses=ERRORS)
 async def assignment(
     test_id: TestId, runtime: ReaderDep, unit: Annotated[str, Query(min_length=1, max_length=256)]
