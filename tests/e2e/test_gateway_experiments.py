@@ -209,3 +209,22 @@ def test_a_test_with_no_difference_concludes_inconclusive_at_its_maximum_duratio
     assert test["status"] == "concluded" and test["statistics"]["winner"] is None
     assert test["statistics"]["verdict"].startswith("inconclusive: the maximum duration")
     assert deployment["deployed_version"] == 1
+
+
+def test_a_test_of_two_different_models_splits_the_model_it_names(gw: GatewayUnderTest) -> None:
+    gw.register("support-bot-base", serving={"upstream": "remote", "model": "gpt-4o-mini-2024-07-18"})
+    gw.register(serving={"upstream": "remote", "model": ONE})
+    with gw.api() as api:
+        r = api.post("/v1/ab-tests", json={"test_id": "base-vs-tuned", "model_a": "support-bot-base@1",
+                                           "model_b": "support-bot@1", "gateway_model": "support-bot"})  # fmt: skip
+        assert r.status_code == 201 and r.json()["gateway_model"] == "support-bot", r.text
+    gw.runtime.engine.catch_up()
+    gw.gateway.routes.refresh()
+    calls = calls_for_units(f"{gw.root}/gateway/v1", [f"u{i}" for i in range(200)], per_unit=1)
+    gw.flushed()
+    served = {c["id"]: c for c in list_calls(gw.runtime.db, ab_test="base-vs-tuned", limit=1000)}
+    assert len(served) == 200
+    for c in calls:
+        model = served[c["call_id"]]["model"]
+        assert model == {"a": "support-bot-base", "b": "support-bot"}[c["arm"]]
+    assert {c["arm"] for c in calls} == {"a", "b"}
