@@ -110,6 +110,10 @@ class ABPolicies:
     # ------------------------------------------------------------- in the server
 
     def start(self, interval: float) -> None:
+        if self._thread is not None:
+            return
+        self._stop.clear()  # a runtime may serve one app after another
+
         def run() -> None:
             while not self._stop.wait(interval):
                 self.check_all()

@@ -136,3 +136,20 @@ def test_gateway_settings_refuse_bad_fallbacks_and_patterns_saying_what_to_write
     assert "is not a regular expression" in settings_error_message(pattern.value)
     with pytest.raises(ValueError):
         Settings(gateway_capture={"bot": {"sample_rate": 2}})
+
+
+def test_the_policy_thread_starts_again_after_a_stop() -> None:
+    from application.ab_policies import ABPolicies
+
+    import threading
+
+    checked = threading.Event()
+    policies = ABPolicies(None, None, None, None, challenger_p95=lambda test: None)  # type: ignore[arg-type]
+    policies.check_all = lambda: checked.set() or []  # type: ignore[method-assign]
+    for _ in range(2):
+        checked.clear()
+        policies.start(0.001)
+        thread = policies._thread
+        assert thread is not None and checked.wait(10)  # it checks, the second time too
+        policies.stop()
+        assert not thread.is_alive()
