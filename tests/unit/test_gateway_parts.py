@@ -139,9 +139,9 @@ def test_gateway_settings_refuse_bad_fallbacks_and_patterns_saying_what_to_write
 
 
 def test_the_policy_thread_starts_again_after_a_stop() -> None:
-    from application.ab_policies import ABPolicies
-
     import threading
+
+    from application.ab_policies import ABPolicies
 
     checked = threading.Event()
     policies = ABPolicies(None, None, None, None, challenger_p95=lambda test: None)  # type: ignore[arg-type]
