@@ -20,6 +20,7 @@ from api.cli.app import app
 from api.runtime import Runtime
 from domain.ab_testing import assign
 from projections.gateway_calls import list_calls
+from sandbox.openai_finetuning import Fault
 from tests.support.gateway import (
     FT_MODEL,
     UPSTREAM_KEY,
@@ -165,11 +166,21 @@ def test_a_better_challenger_concludes_and_is_deployed_by_its_policy(gw: Gateway
     assert {c["version"] for c in after} == {"2"}  # the winner serves every call now, outside any test
 
 
-def test_a_challenger_breaching_its_guardrail_is_cut_off_and_the_champion_serves(gw: GatewayUnderTest) -> None:
-    start_test(gw, b={"base_url": "http://127.0.0.1:9/v1", "model": FT_MODEL}, min_samples=20,
-               guardrails={"error_rate": 0.2})  # fmt: skip
-    calls_for_units(f"{gw.root}/gateway/v1", [f"u{i}" for i in range(100)], per_unit=1)
+def test_a_challenger_that_fails_half_its_calls_is_cut_off_by_its_guardrail_and_the_champion_serves(
+    gw: GatewayUnderTest,
+) -> None:
+    # the challenger is served by the in-process upstream, which answers 500 to its first 25 calls (and their
+    # retries): one call at a time, exactly half of its 50 calls fail and fall back to the champion
+    start_test(gw, b={"upstream": "sandbox", "model": TWO}, min_samples=20, guardrails={"error_rate": 0.2})
+    units = [f"u{i}" for i in range(400)]
+    challenged = [u for u in units if assign("one-vs-two", u, 0.5) == "b"][:50]
+    gw.upstream.state.faults.append(Fault(500, "POST", "/v1/chat/completions", times=2 * 25))
+    calls = calls_for_units(f"{gw.root}/gateway/v1", challenged, per_unit=1, concurrency=1)
+    assert {c["version"] for c in calls} == {"1", "2"}  # the failed half got the champion's answer
     gw.flushed()
+    with gw.api() as api:
+        arms = api.get("/v1/ab-tests/one-vs-two").json()["statistics"]["arms"]
+    assert (arms["b"]["n"], arms["b"]["errors"], arms["b"]["error_rate"]) == (50, 25, 0.5)
     shown = CliRunner().invoke(app, ["ab", "policy", "one-vs-two", "--json", "--database-url", gw.runtime.config.url])
     assert shown.exit_code == 0, shown.output
     shown_json = json.loads(shown.output)
@@ -184,7 +195,7 @@ def test_a_challenger_breaching_its_guardrail_is_cut_off_and_the_champion_serves
     gw.gateway.routes.refresh()
     raw = gw.sdk().chat.completions.with_raw_response.create(model="support-bot", messages=[
         {"role": "user", "content": "hi"}], extra_headers={"X-FT-Unit": next(
-            u for u in (f"u{i}" for i in range(100)) if assign("one-vs-two", u, 0.5) == "b")})  # fmt: skip
+            u for u in units if assign("one-vs-two", u, 0.5) == "b")})  # fmt: skip
     assert raw.headers["x-ft-model-version"] == "1" and "x-ft-arm" not in raw.headers
     assert gw.runtime.ab_policies.check_all() == []  # stopped once
 
