@@ -70,6 +70,23 @@ RIGHT = {"a": 0.6, "b": 0.9}
 CALLS, USERS = 2000, 1000
 
 
+def _evaluate(rt: Any, sandbox: Any, job: dict[str, Any], dataset_id: str, version: int, actor: str,
+              run: str) -> float:  # fmt: skip
+    """A live evaluation of the fine-tune on the test split, its accuracy attached to the version. The sandbox
+    knows each answer with a chance of 0.9 (a hash of model and prompt decides), so a small split scores
+    what its draw gives."""
+    examples = _demo_examples(run)
+    sandbox.state.chat.answers = {e["prompt"]: e["response"] for e in examples}
+    sandbox.state.chat.accuracy = {job["fine_tuned_model"]: 0.9}
+    evaluation_id = f"demo-{run}"
+    live = rt.live_evaluations.run(model=job["fine_tuned_model"], endpoint=sandbox.base_url, api_key="sandbox-key",
+                                   dataset_id=dataset_id, split="test", concurrency=4, evaluation_id=evaluation_id,
+                                   modes=["exact"], actor=actor)  # fmt: skip
+    rt.command(lambda: rt.evaluation_results.attach(evaluation_id, "support-demo", version, actor=actor,
+                                                    reason="demo: the test split, live"))  # fmt: skip
+    return float((live.metrics or {}).get("exact", {}).get("accuracy") or 0.0)
+
+
 def _per_call(stats: dict[str, Any]) -> Decimal:
     return (stats["cost"] / stats["calls"]).quantize(Decimal("1e-12"))
 
@@ -117,7 +134,8 @@ def _experiment(rt: Any, sandbox: Any, champion: int, challenger: dict[str, Any]
             raw = sdk.chat.completions.with_raw_response.create(
                 model="support-demo", messages=[{"role": "user", "content": prompt}], user=f"user-{i % USERS}")
             calls.append((raw.headers["x-ft-call-id"], raw.headers["x-ft-arm"]))
-        gateway.recorder.wait_idle()
+        if not gateway.recorder.wait_idle(60):
+            raise fail("the gateway's calls did not finish within 60 s")
         gateway.recorder.flush()
         rt.engine.catch_up()
         for call_id, arm in calls:  # the application tells each call's outcome (POST .../feedback does this)
@@ -145,7 +163,8 @@ def _experiment(rt: Any, sandbox: Any, champion: int, challenger: dict[str, Any]
                 f"(errors at $10): ROI {report.roi_percent or 0:,.0f}%, {report.verdict}.")  # fmt: skip
         rolled = rt.command(lambda: rt.registry.rollback("support-demo", champion, actor=actor,
                                                          reason="demo: back to the version before"))  # fmt: skip
-        gateway.routes.wait_for(rolled.recorded.position, timeout=10)
+        if not gateway.routes.wait_for(rolled.recorded.position, timeout=60):
+            raise fail("the gateway's routes did not take the rollback within 60 s")
         raw = sdk.chat.completions.with_raw_response.create(
             model="support-demo", messages=[{"role": "user", "content": DEMO_TOPICS[0][1]}])
         back = int(raw.headers["x-ft-model-version"])
@@ -219,6 +238,10 @@ def demo(
                 f"6. Succeeded: {job['fine_tuned_model']}, {job['trained_tokens']:,} trained tokens. Version "
                 f"{version['version']} is {version['status']}, training cost {cost_text(version['cost'])}."
             )
+            accuracy = _evaluate(rt, sandbox, job, built.build.dataset_id, version["version"], actor, run)
+            say(f"   Evaluated on the dataset's test split through the sandbox: accuracy {accuracy:.1%}, attached to "
+                f"version {version['version']}.")  # fmt: skip
+            version = get_version(rt.db, "support-demo", version["version"]) or version  # with its accuracy
             champion = current_status(rt.db, model="support-demo")[0]["deployed_version"]
             traffic = _experiment(rt, sandbox, champion, version, actor, run, say)
             say(f"   See its life: ft-cli models history support-demo; ft-cli check-job-status {job_id}; "

@@ -110,8 +110,9 @@ def test_the_demo_runs_the_whole_lifecycle_on_the_configured_store(database_url:
         assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["job"]["status"] == "succeeded" and result["version"]["status"] == "READY"
-    # version 1 is the baseline; the A/B test's policy deployed the fine-tune, version 2
+    # version 1 is the baseline; the fine-tune, version 2, was evaluated live and deployed by the A/B policy
     assert Decimal(result["version"]["cost"]) > 0 and result["deployed"] == 2
+    assert 0 <= result["version"]["accuracy"] <= 1  # the live evaluation's, attached to the version
     traffic = result["gateway"]  # calls through the gateway, their feedback, the policy's decision, a rollback
     assert (traffic["calls"], traffic["recorded"], traffic["decision"], traffic["after_rollback"]) == (
         2000, 2000, "conclude", 1)

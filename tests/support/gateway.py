@@ -64,7 +64,7 @@ class GatewayUnderTest:
             number, position = r.json()["version"], r.json()["position"]
             if deploy:
                 position = self.deploy(name, number)
-        assert self.gateway.routes.wait_for(position)
+        assert self.gateway.routes.wait_for(position, timeout=30)
         return number
 
     def deploy(self, name: str, number: int) -> int:
@@ -72,7 +72,7 @@ class GatewayUnderTest:
             r = api.post(f"/v1/models/{name}/deploy", json={"version": number, "reason": "test"})
             assert r.status_code == 200, r.text
         position = r.json()["position"]
-        assert self.gateway.routes.wait_for(position)
+        assert self.gateway.routes.wait_for(position, timeout=30)
         return position
 
     def rollback(self, name: str, to: int) -> int:
@@ -80,12 +80,12 @@ class GatewayUnderTest:
             r = api.post(f"/v1/models/{name}/rollback", json={"target_version": to, "reason": "test"})
             assert r.status_code == 200, r.text
         position = r.json()["position"]
-        assert self.gateway.routes.wait_for(position)
+        assert self.gateway.routes.wait_for(position, timeout=30)
         return position
 
     def flushed(self) -> None:
         """Every call answered so far is written, and the views have it."""
-        assert self.gateway.recorder.wait_idle()
+        assert self.gateway.recorder.wait_idle(30)
         self.gateway.recorder.flush()
         self.runtime.engine.catch_up()
 
