@@ -17,7 +17,6 @@ from domain.ab_testing import (
     SampleBatch,
     TestConfig,
     ab_test_id,
-    feedback_id,
     feedback_outcome,
     parse_sample,
     validate_test_id,
@@ -117,11 +116,9 @@ class ABTesting(FtApplication):
         """A call's outcome, counted once: the same call's feedback again records nothing."""
         outcome, value = feedback_outcome(correct, score)
         actor, reason = validate_actor(actor), validate_reason(reason)
-        if feedback_id(call["id"]) in self.repository:
-            return FeedbackGiven(call["id"], False, None)
-        try:
+        try:  # one aggregate per call: the store's key refuses a second feedback, no read needed
             recorded = self.record(CallFeedback.give(call, outcome, value, actor=actor, reason=reason))
-        except IntegrityError:  # given by a concurrent request in the meantime
+        except IntegrityError:
             return FeedbackGiven(call["id"], False, None)
         return FeedbackGiven(call["id"], True, recorded)
 

@@ -169,10 +169,6 @@ class CallRecorder:
             self._wake.wait(max(0.0, self.interval - (time.monotonic() - started)))
             self._wake.clear()
 
-    @property
-    def pending(self) -> int:
-        return len(self._queue) + len(self._pending) + self.in_flight
-
     def stats(self) -> RecorderStats:
         return RecorderStats(
             queued=len(self._queue) + len(self._pending), in_flight=self.in_flight, recorded=self.recorded,

@@ -522,31 +522,27 @@ def _event_error(event: bytes) -> bool:
     return isinstance(chunk, dict) and "error" in chunk
 
 
-def _delta_text(event: bytes) -> str:
-    chunk = _event_json(event)
-    if not isinstance(chunk, dict) or not isinstance(chunk.get("choices"), list):
+def _choices_text(answer: Any, part: str) -> str:
+    """The text of an answer's choices: each one's `part` (`message`, or a stream chunk's `delta`) content,
+    or the legacy completions' `text`."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
         return ""
-    parts = []
-    for choice in chunk["choices"]:
+    texts = []
+    for choice in answer["choices"]:
         if isinstance(choice, dict):
-            delta = choice.get("delta")
-            text = delta.get("content") if isinstance(delta, dict) else choice.get("text")
+            inner = choice.get(part)
+            text = inner.get("content") if isinstance(inner, dict) else choice.get("text")
             if isinstance(text, str):
-                parts.append(text)
-    return "".join(parts)
+                texts.append(text)
+    return "".join(texts)
+
+
+def _delta_text(event: bytes) -> str:
+    return _choices_text(_event_json(event), "delta")
 
 
 def _answer_text(answer: Any) -> str:
-    if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
-        return ""
-    parts = []
-    for choice in answer["choices"]:
-        if isinstance(choice, dict):
-            message = choice.get("message")
-            text = message.get("content") if isinstance(message, dict) else choice.get("text")
-            if isinstance(text, str):
-                parts.append(text)
-    return "".join(parts)
+    return _choices_text(answer, "message")
 
 
 def _whole(value: Any) -> int | None:

@@ -68,16 +68,15 @@ class GatewayUnderTest:
         return number
 
     def deploy(self, name: str, number: int) -> int:
-        with self.api() as api:
-            r = api.post(f"/v1/models/{name}/deploy", json={"version": number, "reason": "test"})
-            assert r.status_code == 200, r.text
-        position = r.json()["position"]
-        assert self.gateway.routes.wait_for(position, timeout=30)
-        return position
+        return self._move(f"/v1/models/{name}/deploy", {"version": number, "reason": "test"})
 
     def rollback(self, name: str, to: int) -> int:
+        return self._move(f"/v1/models/{name}/rollback", {"target_version": to, "reason": "test"})
+
+    def _move(self, path: str, body: dict[str, Any]) -> int:
+        """A deploy or rollback; returns its position once the gateway routes by it."""
         with self.api() as api:
-            r = api.post(f"/v1/models/{name}/rollback", json={"target_version": to, "reason": "test"})
+            r = api.post(path, json=body)
             assert r.status_code == 200, r.text
         position = r.json()["position"]
         assert self.gateway.routes.wait_for(position, timeout=30)
