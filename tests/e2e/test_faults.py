@@ -132,7 +132,8 @@ def _retry_until_answered(url: str, body: bytes, key: str) -> httpx.Response:
 def events_table_locked(database_url: str):
     """Holds PostgreSQL's event table so a command waits inside its request, after its key is reserved."""
     table = "ft_events"  # eventsourcing 9.5 names PostgreSQL's table after the application ("ft")
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, connect_timeout=10) as conn:
+        conn.execute("SET lock_timeout = '30s'")  # a stuck writer fails the test instead of hanging it
         conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
         yield
         conn.rollback()
@@ -148,7 +149,7 @@ def _reservation(database_url: str, key: str) -> dict[str, Any] | None:
         finally:
             conn.close()
         return dict(row) if row else None
-    with psycopg.connect(database_url, autocommit=True, row_factory=psycopg.rows.dict_row) as conn:
+    with psycopg.connect(database_url, autocommit=True, row_factory=psycopg.rows.dict_row, connect_timeout=10) as conn:
         return conn.execute(sql.replace("?", "%s"), (key,)).fetchone()
 
 

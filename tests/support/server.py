@@ -7,6 +7,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -39,9 +40,13 @@ def process_until_ready(
 
     threading.Thread(target=pump, daemon=True).start()
     waiting = [ready] if isinstance(ready, str) else list(ready)
+    deadline = time.monotonic() + timeout  # bounds the whole start, not each line: a chatty process ends too
     try:
         while True:
-            line = lines.get(timeout=timeout)
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise RuntimeError(f"{cmd[0]} was not ready after {timeout:.0f} s:\n" + "".join(log[-40:])) from None
             if line is None:
                 raise RuntimeError(f"{cmd[0]} exited before it was ready:\n" + "".join(log[-40:]))
             waiting = [r for r in waiting if r not in line]
